@@ -1,0 +1,51 @@
+"""The ``convsim`` command line. Each command lives in its own module.
+
+Command modules import only click at the top; heavy imports happen inside the command
+functions, so ``convsim --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .._version import __version__
+from ..errors import ConvsimError
+from ._common import UsageFailure
+from .demo import demo_cmd
+from .import_ import import_cmd
+from .schema import schema_cmd
+from .stats import stats_cmd
+
+
+class _Group(click.Group):
+    """Turns convsim's own errors into one-line messages with exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ConvsimError as e:
+            raise UsageFailure(str(e)) from None
+
+
+@click.group(
+    cls=_Group,
+    context_settings={"auto_envvar_prefix": "CONVSIM", "help_option_names": ["-h", "--help"]},
+)
+@click.version_option(__version__, prog_name="convsim")
+def cli() -> None:
+    """Simulate, replay and grade whole LLM-agent conversations, tool calls included.
+
+    Exit codes: 0 ok, 1 a check failed, 2 usage or configuration error.
+    """
+
+
+for _command in (demo_cmd, import_cmd, schema_cmd, stats_cmd):
+    cli.add_command(_command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="convsim")
+
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,88 @@
+"""``convsim import FORMAT PATH... --out FILE``: convert traces to canonical JSONL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ._common import LazyFile, UsageFailure, write_json
+
+FORMATS = ("openai", "tau-bench")
+SHOWN_ISSUES = 20
+
+
+@click.command("import")
+@click.argument("format", type=click.Choice(FORMATS))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Canonical JSONL to write."
+)
+@click.option(
+    "--rejects",
+    type=click.Path(path_type=Path),
+    help="Where rejected records are copied verbatim [default: OUT.rejects.jsonl].",
+)
+@click.option("--keep-source", is_flag=True, help="Keep each verbatim source record in provenance.")
+@click.option(
+    "--json", "json_out", metavar="FILE", help="Write the import report as JSON (- for stdout)."
+)
+def import_cmd(
+    format: str,
+    paths: tuple[Path, ...],
+    out: Path,
+    rejects: Path | None,
+    keep_source: bool,
+    json_out: str | None,
+) -> None:
+    r"""Convert traces in FORMAT into canonical JSONL, one conversation per line.
+
+    Bad records never stop an import: each is reported as FILE:LINE: FIELD: PROBLEM,
+    copied to the rejects file, and the rest are kept. Exit code 2 when nothing at all
+    could be imported.
+
+    \b
+    Formats:
+      openai     Chat Completions message lists: one conversation per JSONL line, a
+                 JSON list of them, or {"id", "messages", "metadata", "tags"} objects
+      tau-bench  tau-bench run records (JSON list with task_id, trial, reward, traj)
+    """
+    from ..formats import IMPORTERS, import_files
+
+    reject_path = rejects or out.with_name(out.name + ".rejects.jsonl")
+    sink = LazyFile(reject_path)
+    try:
+        report = import_files(
+            IMPORTERS[format], list(paths), out, rejects=sink, keep_source=keep_source
+        )
+    finally:
+        sink.close()
+    for issue in report.issues[:SHOWN_ISSUES]:
+        click.echo(str(issue), err=True)
+    if report.rejected > SHOWN_ISSUES:
+        click.echo(f"... and {report.rejected - SHOWN_ISSUES} more", err=True)
+    summary = (
+        f"{format}: read {report.read}, kept {report.kept}, rejected {report.rejected} -> {out}"
+    )
+    if sink.written:
+        summary += f" (rejects: {reject_path})"
+    click.echo(summary, err=True)
+    if json_out:
+        write_json(
+            json_out,
+            {
+                "format": format,
+                "inputs": [str(p) for p in paths],
+                "out": str(out),
+                "read": report.read,
+                "kept": report.kept,
+                "rejected": report.rejected,
+                "rejects_file": str(reject_path) if sink.written else None,
+                "issues": [
+                    {"file": i.file, "line": i.line, "field": i.field, "message": i.message}
+                    for i in report.issues
+                ],
+            },
+        )
+    if report.kept == 0:
+        raise UsageFailure("nothing importable: every record was rejected (see the errors above)")

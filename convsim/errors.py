@@ -1,0 +1,70 @@
+"""Exceptions raised by convsim.
+
+The tree::
+
+    ConvsimError
+    ├── ConfigError(ConvsimError, ValueError)       bad persona, rubric, policy or run config
+    ├── TraceImportError(ConvsimError, ValueError)  input that cannot be read at all
+    ├── AgentError                                  the agent under test failed
+    │   ├── AgentTimeout
+    │   └── AgentHTTPError(status_code, body, retry_after)
+    ├── ModelCallError                              our own model calls (user simulator, judge)
+    │   └── RateLimited(retry_after)
+    └── StoreError                                  the SQLite store
+        └── ResumeMismatch                          --resume with a changed run config
+
+Only configuration errors abort a run. Failures inside one conversation are recorded as
+data (a termination reason, a score failure), never raised past the runner.
+"""
+
+from __future__ import annotations
+
+
+class ConvsimError(Exception):
+    """Base class of every error convsim raises on purpose."""
+
+
+class ConfigError(ConvsimError, ValueError):
+    """A configuration or usage mistake; the message names the file, field and fix."""
+
+
+class TraceImportError(ConvsimError, ValueError):
+    """Input that cannot be read at all (missing file, a directory, an empty file)."""
+
+
+class AgentError(ConvsimError):
+    """The agent under test failed to produce a reply."""
+
+
+class AgentTimeout(AgentError):
+    """The agent did not reply within its time limit."""
+
+
+class AgentHTTPError(AgentError):
+    """An HTTP agent endpoint answered with an error status."""
+
+    def __init__(self, status_code: int, body: str, retry_after: float | None = None) -> None:
+        super().__init__(f"agent endpoint returned HTTP {status_code}: {body[:200]}")
+        self.status_code = status_code
+        self.body = body
+        self.retry_after = retry_after
+
+
+class ModelCallError(ConvsimError):
+    """A model call made by convsim itself (user simulator or judge) failed."""
+
+
+class RateLimited(ModelCallError):
+    """The provider asked us to slow down."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class StoreError(ConvsimError):
+    """The result store could not be read or written."""
+
+
+class ResumeMismatch(StoreError):
+    """``--resume`` was asked for a run whose stored config differs from the current one."""

@@ -1,0 +1,245 @@
+"""OpenAI Chat Completions message lists, to and from canonical conversations.
+
+Accepted records (one per JSONL line, or the elements of a JSON array):
+
+* a bare message list: ``[{"role": "user", ...}, ...]``;
+* an object ``{"messages": [...]}`` with optional ``id`` (or ``conversation_id``),
+  ``metadata`` and ``tags``; this is also what :func:`to_openai_record` writes.
+
+A JSON array whose elements are messages is read as one conversation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import JsonValue
+
+from ..datasets import ReadReport, RecordError, RejectSink
+from ..trace import (
+    AssistantMessage,
+    Conversation,
+    MediaPart,
+    Message,
+    OtherPart,
+    Part,
+    Provenance,
+    ReasoningPart,
+    SystemMessage,
+    TextPart,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+)
+from ._base import content_id, expect_dict, expect_list, read_json_records
+
+_ROLES = ("system", "developer", "user", "assistant", "tool")
+_KNOWN_KEYS = {
+    "role",
+    "content",
+    "name",
+    "tool_calls",
+    "tool_call_id",
+}
+
+
+def read_openai(
+    path: Path,
+    *,
+    report: ReadReport,
+    rejects: RejectSink | None = None,
+    keep_source: bool = False,
+) -> Iterator[Conversation]:
+    """Yield the conversations in an OpenAI chat-messages file (JSONL or a JSON array)."""
+
+    def convert(record: Any, number: int) -> Conversation:
+        conv = conversation_from_openai(record, source_file=str(path), source_line=number)
+        if keep_source and conv.provenance is not None:
+            conv.provenance.record = record
+        return conv
+
+    yield from read_json_records(
+        path, convert, report=report, rejects=rejects, regroup=_one_conversation_if_messages
+    )
+
+
+def _one_conversation_if_messages(records: list[Any]) -> list[Any]:
+    if records and all(isinstance(r, dict) and "role" in r for r in records):
+        return [records]
+    return records
+
+
+def conversation_from_openai(
+    record: Any,
+    *,
+    source_file: str | None = None,
+    source_line: int | None = None,
+    conversation_id: str | None = None,
+) -> Conversation:
+    """Convert one OpenAI-format record (message list or ``{"messages": ...}``) to canonical.
+
+    Raises:
+        RecordError: naming the field that cannot be mapped.
+        pydantic.ValidationError: when the result breaks the canonical rules (for
+            example a tool result whose call id matches no call).
+    """
+    metadata: dict[str, JsonValue] = {}
+    tags: dict[str, str] = {}
+    if isinstance(record, list):
+        raw_messages: list[Any] = record
+        prefix = ""
+    else:
+        obj = expect_dict(record, "record")
+        raw_messages = expect_list(obj.get("messages"), "messages")
+        prefix = "messages."
+        conversation_id = conversation_id or _str_or_none(
+            obj.get("id") or obj.get("conversation_id")
+        )
+        if "metadata" in obj:
+            metadata = expect_dict(obj["metadata"], "metadata")
+        if "tags" in obj:
+            raw_tags = expect_dict(obj["tags"], "tags")
+            tags = {str(k): str(v) for k, v in raw_tags.items()}
+    messages = [message_from_openai(m, f"{prefix}{i}") for i, m in enumerate(raw_messages)]
+    return Conversation(
+        id=conversation_id or content_id("openai", raw_messages),
+        messages=messages,
+        metadata=metadata,
+        tags=tags,
+        provenance=Provenance(
+            source_format="openai", source_file=source_file, source_line=source_line
+        ),
+    )
+
+
+def _str_or_none(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str | int):
+        raise RecordError("id", f"expected a string id, got {type(value).__name__}")
+    return str(value)
+
+
+def message_from_openai(raw: Any, where: str) -> Message:
+    """Convert one chat-completions message; ``where`` names it in errors."""
+    m = expect_dict(raw, where)
+    role = m.get("role")
+    if role not in _ROLES:
+        raise RecordError(
+            f"{where}.role",
+            f"unknown role {role!r}; expected one of {', '.join(_ROLES)}",
+        )
+    content, parts = _content_from_openai(m.get("content"), f"{where}.content")
+    name = m.get("name")
+    if name is not None and not isinstance(name, str):
+        raise RecordError(f"{where}.name", "expected a string")
+    extra: dict[str, JsonValue] = {k: v for k, v in m.items() if k not in _KNOWN_KEYS}
+    common: dict[str, Any] = {"content": content, "parts": parts, "name": name, "metadata": extra}
+    if role in ("system", "developer"):
+        return SystemMessage(developer=role == "developer", **common)
+    if role == "user":
+        return UserMessage(**common)
+    if role == "tool":
+        call_id = m.get("tool_call_id")
+        if not isinstance(call_id, str) or not call_id:
+            raise RecordError(f"{where}.tool_call_id", "a tool message needs its call's id")
+        return ToolMessage(tool_call_id=call_id, **common)
+    calls_raw = m.get("tool_calls") or []
+    calls = [
+        _tool_call_from_openai(c, f"{where}.tool_calls.{k}")
+        for k, c in enumerate(expect_list(calls_raw, f"{where}.tool_calls"))
+    ]
+    if m.get("tool_calls") is not None and not calls:
+        extra["tool_calls"] = []
+    return AssistantMessage(tool_calls=calls, **common)
+
+
+def _tool_call_from_openai(raw: Any, where: str) -> ToolCall:
+    c = expect_dict(raw, where)
+    fn = expect_dict(c.get("function"), f"{where}.function")
+    call_id, name = c.get("id"), fn.get("name")
+    if not isinstance(call_id, str) or not call_id:
+        raise RecordError(f"{where}.id", "a tool call needs a non-empty string id")
+    if not isinstance(name, str) or not name:
+        raise RecordError(f"{where}.function.name", "a tool call needs a function name")
+    args = fn.get("arguments")
+    if args is not None and not isinstance(args, str | dict):
+        raise RecordError(f"{where}.function.arguments", "expected a JSON string")
+    return ToolCall.from_raw(call_id, name, args)
+
+
+def _content_from_openai(raw: Any, where: str) -> tuple[str | None, list[Part] | None]:
+    if raw is None or isinstance(raw, str):
+        return raw, None
+    items = expect_list(raw, where)
+    parts: list[Part] = []
+    for k, item in enumerate(items):
+        p = expect_dict(item, f"{where}.{k}")
+        kind = p.get("type")
+        if kind == "text" and isinstance(p.get("text"), str) and len(p) == 2:
+            parts.append(TextPart(text=p["text"]))
+        elif kind == "image_url" and isinstance(p.get("image_url"), dict) and len(p) == 2:
+            url = p["image_url"].get("url")
+            if isinstance(url, str) and len(p["image_url"]) == 1:
+                parts.append(MediaPart(modality="image", uri=url))
+            else:
+                parts.append(OtherPart(source_type="image_url", data=p))
+        else:
+            parts.append(OtherPart(source_type=str(kind), data=p))
+    return None, parts
+
+
+def to_openai_messages(conversation: Conversation) -> list[dict[str, Any]]:
+    """The conversation's messages in Chat Completions form."""
+    return [_message_to_openai(m) for m in conversation.messages]
+
+
+def to_openai_record(conversation: Conversation) -> dict[str, Any]:
+    """The ``{"id", "messages", "metadata", "tags"}`` object that :func:`read_openai` reads."""
+    record: dict[str, Any] = {"id": conversation.id, "messages": to_openai_messages(conversation)}
+    if conversation.metadata:
+        record["metadata"] = conversation.metadata
+    if conversation.tags:
+        record["tags"] = conversation.tags
+    return record
+
+
+def _message_to_openai(m: Message) -> dict[str, Any]:
+    role = "developer" if isinstance(m, SystemMessage) and m.developer else m.role
+    out: dict[str, Any] = {"role": role}
+    out["content"] = _content_to_openai(m.parts) if m.parts is not None else m.content
+    if m.name is not None:
+        out["name"] = m.name
+    if isinstance(m, AssistantMessage) and m.tool_calls:
+        out["tool_calls"] = [
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {"name": c.name, "arguments": c.arguments_json()},
+            }
+            for c in m.tool_calls
+        ]
+    if isinstance(m, ToolMessage):
+        out["tool_call_id"] = m.tool_call_id
+    for key, value in m.metadata.items():
+        out.setdefault(key, value)
+    return out
+
+
+def _content_to_openai(parts: list[Part]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for p in parts:
+        if isinstance(p, TextPart):
+            out.append({"type": "text", "text": p.text})
+        elif isinstance(p, MediaPart) and p.modality == "image" and p.uri is not None:
+            out.append({"type": "image_url", "image_url": {"url": p.uri}})
+        elif isinstance(p, OtherPart) and isinstance(p.data, dict):
+            out.append(dict(p.data))
+        elif isinstance(p, ReasoningPart):
+            out.append({"type": "reasoning", "text": p.text})
+        else:
+            out.append({"type": p.type, **json.loads(p.model_dump_json(exclude_none=True))})
+    return out

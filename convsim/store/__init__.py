@@ -1,0 +1,28 @@
+"""The embedded result store (SQLite) and its single writer."""
+
+from ._records import ConversationResult, ErrorInfo, RunKind, RunRecord
+from ._sqlite import (
+    DEFAULT_STORE_PATH,
+    MIGRATIONS,
+    ReviewStatus,
+    SQLiteStore,
+    StoreItem,
+    WindowScore,
+    config_diff,
+)
+from ._writer import store_writer
+
+__all__ = [
+    "DEFAULT_STORE_PATH",
+    "MIGRATIONS",
+    "ConversationResult",
+    "ErrorInfo",
+    "ReviewStatus",
+    "RunKind",
+    "RunRecord",
+    "SQLiteStore",
+    "StoreItem",
+    "WindowScore",
+    "config_diff",
+    "store_writer",
+]

@@ -1,0 +1,102 @@
+"""Score and failure records: what graders produce and the store keeps."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+
+ScoreKind = Literal["binary", "ordinal", "continuous", "categorical"]
+"""How a score is measured; it also picks the statistical test used on it."""
+
+ScoreSource = Literal["rule", "model", "human", "user"]
+"""Who produced a score: a deterministic rule, a model judge, a human reviewer, the end user."""
+
+_CONFIG = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class Score(BaseModel):
+    """One grade of one conversation (or of one message in it)."""
+
+    model_config = _CONFIG
+
+    schema_version: Literal[1] = 1
+    """Version of this schema."""
+    conversation_id: str = Field(min_length=1)
+    """Conversation the score is about."""
+    message_index: int | None = Field(default=None, ge=0)
+    """Index of the graded message, for turn-level scores; None for the whole conversation."""
+    name: str = Field(min_length=1)
+    """Metric name, e.g. ``goal_completion`` or ``pii_leak``."""
+    value: StrictBool | float | str
+    """A bool for binary scores, a number for ordinal and continuous, a label for categorical."""
+    kind: ScoreKind
+    """Measurement kind, which decides how the value is typed and tested."""
+    reason: str | None = None
+    """Why the grader gave this value."""
+    source: ScoreSource = "rule"
+    """Who produced the score."""
+    grader: str = "unknown"
+    """Name of the grader that produced the score."""
+    grader_version: str | None = None
+    """Grader version or content hash, so changed graders are never compared silently."""
+    judge_model: str | None = None
+    """Model used by a judge grader."""
+    prompt_hash: str | None = None
+    """Hash of the judge prompt, so a prompt change is visible in drift reports."""
+    cost_usd: float | None = Field(default=None, ge=0)
+    """What producing this score cost."""
+    run_id: str | None = None
+    """Run the graded conversation belongs to, when it came from a run."""
+    trial: int | None = Field(default=None, ge=0)
+    """Trial number of the graded conversation within its run."""
+    created_at: datetime | None = None
+    """When the score was produced (UTC); None when unknown, e.g. for imported scores."""
+
+    @model_validator(mode="after")
+    def _value_matches_kind(self) -> Score:
+        v = self.value
+        if self.kind == "binary" and not isinstance(v, bool):
+            raise ValueError(f"score {self.name!r}: a binary score needs true/false, got {v!r}")
+        if self.kind in ("ordinal", "continuous") and (isinstance(v, bool | str)):
+            raise ValueError(f"score {self.name!r}: a {self.kind} score needs a number, got {v!r}")
+        if self.kind == "categorical" and not isinstance(v, str):
+            raise ValueError(f"score {self.name!r}: a categorical score needs a label, got {v!r}")
+        return self
+
+    @property
+    def numeric(self) -> float | None:
+        """The value as a number (true = 1.0), or None for categorical labels."""
+        if isinstance(self.value, str):
+            return None
+        return float(self.value)
+
+
+class ScoreFailure(BaseModel):
+    """A grader that could not produce a score. Never stored as a score of 0."""
+
+    model_config = _CONFIG
+
+    schema_version: Literal[1] = 1
+    """Version of this schema."""
+    conversation_id: str = Field(min_length=1)
+    """Conversation the grader was working on."""
+    message_index: int | None = Field(default=None, ge=0)
+    """Message being graded, for turn-level graders."""
+    name: str = Field(min_length=1)
+    """Metric the grader would have produced."""
+    grader: str = "unknown"
+    """Grader that failed."""
+    grader_version: str | None = None
+    """Grader version or content hash."""
+    error_type: str
+    """Exception class or failure category (``invalid_output``, ``timeout``, ...)."""
+    message: str
+    """What went wrong."""
+    run_id: str | None = None
+    """Run the conversation belongs to, when it came from a run."""
+    trial: int | None = Field(default=None, ge=0)
+    """Trial number within the run."""
+    created_at: datetime | None = None
+    """When the failure happened (UTC), when known."""

@@ -1,0 +1,28 @@
+import importlib
+import types
+
+import pytest
+
+import convsim
+
+PACKAGES = ["convsim", "convsim.trace", "convsim.datasets", "convsim.formats", "convsim.store"]
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_all_lists_exactly_the_public_names(name: str) -> None:
+    module = importlib.import_module(name)
+    public = {
+        n
+        for n, v in vars(module).items()
+        if not n.startswith("_")
+        and getattr(v, "__module__", name).startswith("convsim")
+        and not isinstance(v, types.ModuleType)
+    }
+    exported = set(module.__all__)
+    assert exported <= set(vars(module)), "everything in __all__ must exist"
+    assert public - exported == set(), "a public name must be exported deliberately"
+    assert module.__all__ == sorted(module.__all__, key=lambda s: (not s.isupper(), s))
+
+
+def test_version() -> None:
+    assert convsim.__version__.count(".") == 2

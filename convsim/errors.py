@@ -7,9 +7,12 @@ The tree::
     ├── TraceImportError(ConvsimError, ValueError)  input that cannot be read at all
     ├── AgentError                                  the agent under test failed
     │   ├── AgentTimeout
-    │   └── AgentHTTPError(status_code, body, retry_after)
+    │   ├── AgentHTTPError(status_code, body, retry_after)
+    │   └── AgentUnavailable(+InfrastructureFailure) endpoint down after every retry
     ├── ModelCallError                              our own model calls (user simulator, judge)
-    │   └── RateLimited(retry_after)
+    │   ├── RateLimited(+InfrastructureFailure)     still rate-limited after every retry
+    │   └── ProviderUnavailable(+InfrastructureFailure)
+    ├── InfrastructureFailure                       mixin: a provider stayed unavailable
     └── StoreError                                  the SQLite store
         └── ResumeMismatch                          --resume with a changed run config
 
@@ -36,6 +39,14 @@ class AgentError(ConvsimError):
     """The agent under test failed to produce a reply."""
 
 
+class InfrastructureFailure(ConvsimError):
+    """A provider or endpoint stayed unavailable after every retry.
+
+    Conversations that end this way are recorded as infrastructure errors and excluded
+    from pass rates, since they say nothing about the agent.
+    """
+
+
 class AgentTimeout(AgentError):
     """The agent did not reply within its time limit."""
 
@@ -50,16 +61,24 @@ class AgentHTTPError(AgentError):
         self.retry_after = retry_after
 
 
+class AgentUnavailable(AgentError, InfrastructureFailure):
+    """The agent's endpoint kept failing (429, 5xx, timeouts) after every retry."""
+
+
 class ModelCallError(ConvsimError):
-    """A model call made by convsim itself (user simulator or judge) failed."""
+    """A model call failed (a permanent error, or a transient one after every retry)."""
 
 
-class RateLimited(ModelCallError):
-    """The provider asked us to slow down."""
+class RateLimited(ModelCallError, InfrastructureFailure):
+    """The provider was still rate-limiting after every retry."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ProviderUnavailable(ModelCallError, InfrastructureFailure):
+    """The provider kept failing (5xx, timeouts, malformed bodies) after every retry."""
 
 
 class StoreError(ConvsimError):

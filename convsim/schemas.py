@@ -16,6 +16,7 @@ _MODELS: dict[str, tuple[str, str]] = {
     "case": ("convsim.datasets", "EvalCase"),
     "run": ("convsim.store", "RunRecord"),
     "result": ("convsim.store", "ConversationResult"),
+    "persona": ("convsim.users", "Persona"),
 }
 
 

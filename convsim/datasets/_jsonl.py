@@ -92,6 +92,11 @@ class ReadReport:
     """Records set aside."""
     issues: list[RecordIssue] = field(default_factory=list[RecordIssue])
     """The first :data:`MAX_KEPT_ISSUES` problems."""
+    lossy: int = 0
+    """Kept records that needed a note: something the canonical model has no field for
+    was kept verbatim (in metadata) rather than mapped. Always ``lossy <= kept``."""
+    notes: list[RecordIssue] = field(default_factory=list[RecordIssue])
+    """The first :data:`MAX_KEPT_ISSUES` non-fatal issues of kept records (see ``lossy``)."""
 
     def reject(self, issue: RecordIssue) -> None:
         """Count a rejected record and keep its issue."""
@@ -99,13 +104,27 @@ class ReadReport:
         if len(self.issues) < MAX_KEPT_ISSUES:
             self.issues.append(issue)
 
+    def keep_noted(self, notes: list[RecordIssue]) -> None:
+        """Record the notes of one kept record; counts it as lossy when there are any.
+
+        The record itself is counted in ``kept`` by the caller, as for any kept record.
+        """
+        if not notes:
+            return
+        self.lossy += 1
+        room = MAX_KEPT_ISSUES - len(self.notes)
+        self.notes.extend(notes[: max(room, 0)])
+
     def merge(self, other: ReadReport) -> None:
-        """Add another report's counts and issues to this one."""
+        """Add another report's counts, issues and notes to this one."""
         self.read += other.read
         self.kept += other.kept
         self.rejected += other.rejected
+        self.lossy += other.lossy
         room = MAX_KEPT_ISSUES - len(self.issues)
         self.issues.extend(other.issues[: max(room, 0)])
+        room = MAX_KEPT_ISSUES - len(self.notes)
+        self.notes.extend(other.notes[: max(room, 0)])
 
 
 def check_input_file(path: Path) -> None:
@@ -131,7 +150,23 @@ def describe_parse_error(err: Exception) -> tuple[str | None, str]:
         return None, f"invalid JSON ({err.msg} at column {err.colno}); is the line truncated?"
     if isinstance(err, RecursionError):
         return None, "JSON nested too deeply to read"
+    if isinstance(err, ValueError):  # documented as a way for parsers to reject a record
+        return None, str(err)
     raise err
+
+
+_UNION_TAGS = {"system", "user", "assistant", "tool", "text", "media", "reasoning", "other"}
+
+
+def _without_tags(loc: tuple[int | str, ...]) -> list[int | str]:
+    # pydantic puts the discriminator value of a tagged union into the path
+    # (messages.0.user.content); users know the field as messages.0.content.
+    out: list[int | str] = []
+    for item in loc:
+        if item in _UNION_TAGS and out and isinstance(out[-1], int):
+            continue
+        out.append(item)
+    return out
 
 
 def describe_validation_error(err: ValidationError, limit: int = 3) -> tuple[str | None, str]:
@@ -140,7 +175,7 @@ def describe_validation_error(err: ValidationError, limit: int = 3) -> tuple[str
     first_field: str | None = None
     parts: list[str] = []
     for d in details[:limit]:
-        loc = ".".join(str(x) for x in d["loc"])
+        loc = ".".join(str(x) for x in _without_tags(d["loc"]))
         if first_field is None and loc:
             first_field = loc
         msg = d["msg"].removeprefix("Value error, ")

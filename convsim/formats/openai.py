@@ -192,9 +192,15 @@ def _content_from_openai(raw: Any, where: str) -> tuple[str | None, list[Part] |
     return None, parts
 
 
-def to_openai_messages(conversation: Conversation) -> list[dict[str, Any]]:
-    """The conversation's messages in Chat Completions form."""
-    return [_message_to_openai(m) for m in conversation.messages]
+def to_openai_messages(
+    conversation: Conversation, *, for_api: bool = False
+) -> list[dict[str, Any]]:
+    """The conversation's messages in Chat Completions form.
+
+    With ``for_api`` the messages are fit to send to a provider: message metadata is
+    left out and text parts are flattened to strings.
+    """
+    return [_message_to_openai(m, for_api=for_api) for m in conversation.messages]
 
 
 def to_openai_record(conversation: Conversation) -> dict[str, Any]:
@@ -207,10 +213,14 @@ def to_openai_record(conversation: Conversation) -> dict[str, Any]:
     return record
 
 
-def _message_to_openai(m: Message) -> dict[str, Any]:
+def _message_to_openai(m: Message, *, for_api: bool = False) -> dict[str, Any]:
     role = "developer" if isinstance(m, SystemMessage) and m.developer else m.role
     out: dict[str, Any] = {"role": role}
-    out["content"] = _content_to_openai(m.parts) if m.parts is not None else m.content
+    if for_api:
+        role = "system" if role == "developer" else role
+        out = {"role": role, "content": m.text if m.parts is not None else m.content}
+    else:
+        out["content"] = _content_to_openai(m.parts) if m.parts is not None else m.content
     if m.name is not None:
         out["name"] = m.name
     if isinstance(m, AssistantMessage) and m.tool_calls:
@@ -224,8 +234,9 @@ def _message_to_openai(m: Message) -> dict[str, Any]:
         ]
     if isinstance(m, ToolMessage):
         out["tool_call_id"] = m.tool_call_id
-    for key, value in m.metadata.items():
-        out.setdefault(key, value)
+    if not for_api:
+        for key, value in m.metadata.items():
+            out.setdefault(key, value)
     return out
 
 

@@ -20,7 +20,7 @@ from ._score import Score
 SCHEMA_VERSION: Literal[1] = 1
 """Version of the canonical trace schema written by this release."""
 
-_MODEL_CONFIG = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+_MODEL_CONFIG = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
 
 def _empty(value: object) -> bool:

@@ -13,7 +13,7 @@ ScoreKind = Literal["binary", "ordinal", "continuous", "categorical"]
 ScoreSource = Literal["rule", "model", "human", "user"]
 """Who produced a score: a deterministic rule, a model judge, a human reviewer, the end user."""
 
-_CONFIG = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+_CONFIG = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
 
 class Score(BaseModel):

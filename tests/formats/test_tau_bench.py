@@ -44,7 +44,7 @@ def test_task_trial_and_reward_are_kept(airline: list[Conversation]) -> None:
     assert conv.tags == {"domain": "airline", "task": "0"}
     (reward,) = conv.scores
     assert reward.name == "reward" and reward.kind == "binary" and reward.value is False
-    rewards = [s.value for c in airline for s in c.scores if s.name == "reward"]
+    rewards = [s.value is True for c in airline for s in c.scores if s.name == "reward"]
     assert sum(rewards) == 84  # published pass^1 0.420 over 200 runs
     trials = Counter(int(c.metadata["trial"]) for c in airline)  # type: ignore[arg-type]
     assert trials == {0: 50, 1: 50, 2: 50, 3: 50}

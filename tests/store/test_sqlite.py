@@ -4,7 +4,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
+from pydantic import JsonValue
 
 from convsim.errors import ResumeMismatch, StoreError
 from convsim.store import (
@@ -17,13 +19,13 @@ from convsim.store import (
 from convsim.trace import Conversation, Score, ScoreFailure, UserMessage
 
 
-def _run(run_id: str = "r1", config: dict[str, object] | None = None) -> RunRecord:
-    cfg = config or {"agent": "a:b", "trials": 3}
+def _run(run_id: str = "r1", config: dict[str, JsonValue] | None = None) -> RunRecord:
+    cfg: dict[str, JsonValue] = config or {"agent": "a:b", "trials": 3}
     return RunRecord(
         run_id=run_id,
         kind="simulate",
         config_hash=json.dumps(cfg, sort_keys=True),
-        config=cfg,  # type: ignore[arg-type]
+        config=cfg,
         started_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
 
@@ -129,7 +131,7 @@ async def test_single_writer_under_many_concurrent_producers(tmp_path: Path) -> 
             for k in range(50):
                 await send.send(_result(f"case{n}", k))
                 if k % 10 == 0:
-                    await anyio.sleep(0)
+                    await anyio.lowlevel.checkpoint()
 
     async with (
         store_writer(store, batch_size=32, buffer=16) as send,

@@ -1,0 +1,272 @@
+"""One conversation: user ⇄ agent ⇄ tools until a termination reason is reached."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import anyio
+from pydantic import JsonValue
+
+from .agents import END_CONVERSATION, Agent, AgentContext
+from .errors import InfrastructureFailure
+from .store import ErrorInfo
+from .tools import Toolset
+from .trace import (
+    AssistantMessage,
+    Conversation,
+    Message,
+    Provenance,
+    SystemMessage,
+    UserMessage,
+)
+from .users import Persona, UserModel, void_reason
+
+
+class TerminationReason(StrEnum):
+    """Why a conversation ended."""
+
+    USER_STOP = "user_stop"
+    """The simulated user ended it (goal met, gave up, script finished)."""
+    AGENT_STOP = "agent_stop"
+    """The agent ended it."""
+    AGENT_TRANSFER = "agent_transfer"
+    """The agent called a terminal tool, e.g. a transfer to a human."""
+    MAX_TURNS = "max_turns"
+    """The user-turn limit was reached."""
+    TIMEOUT = "timeout"
+    """The conversation's time limit was reached."""
+    AGENT_ERROR = "agent_error"
+    """The agent raised, returned something invalid, or looped without answering."""
+    SIMULATOR_ERROR = "simulator_error"
+    """The user model failed (invalid output after a re-ask, or a permanent error)."""
+    INFRASTRUCTURE_ERROR = "infrastructure_error"
+    """A provider stayed unavailable after every retry."""
+    VOIDED = "voided"
+    """A simulator self-check failed; the run says nothing about the agent."""
+
+    @property
+    def counts_for_agent(self) -> bool:
+        """False for endings that say nothing about the agent (excluded from pass rates)."""
+        return self not in (
+            TerminationReason.SIMULATOR_ERROR,
+            TerminationReason.INFRASTRUCTURE_ERROR,
+            TerminationReason.VOIDED,
+        )
+
+
+@dataclass(slots=True)
+class SessionConfig:
+    """Limits and options for one conversation."""
+
+    max_turns: int = 10
+    """User turns before the conversation is cut off."""
+    max_agent_steps: int = 25
+    """Agent messages allowed in a row without handing the turn back to the user."""
+    call_timeout: float | None = 120.0
+    """Seconds allowed for one agent or user-model call."""
+    conversation_timeout: float | None = 900.0
+    """Seconds allowed for the whole conversation."""
+    self_checks: bool = True
+    """Run the simulator self-checks on every user turn."""
+    record_timing: bool = True
+    """Record timestamps and latencies; off for byte-identical replays."""
+
+
+@dataclass(slots=True)
+class SessionResult:
+    """A finished conversation and how it ended."""
+
+    conversation: Conversation
+    """The transcript."""
+    termination: TerminationReason
+    """Why it ended."""
+    error: ErrorInfo | None = None
+    """Details for error and voided endings."""
+    cost_usd: dict[str, float] = field(default_factory=dict)
+    """Cost by party (agent, user)."""
+    duration_s: float = 0.0
+    """Wall time."""
+
+
+class _Ended(Exception):
+    def __init__(self, reason: TerminationReason, error: ErrorInfo | None = None) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+        self.error = error
+
+
+async def run_session(
+    agent: Agent,
+    user: UserModel,
+    *,
+    conversation_id: str,
+    toolset: Toolset | None = None,
+    config: SessionConfig | None = None,
+    persona: Persona | None = None,
+    system_prompt: str | None = None,
+    prefix: Sequence[Message] = (),
+    case_id: str = "",
+    trial: int = 0,
+    seed: int = 0,
+    tags: dict[str, str] | None = None,
+    metadata: dict[str, JsonValue] | None = None,
+) -> SessionResult:
+    """Run one conversation to its end and return the transcript and the reason.
+
+    Failures inside the conversation never raise: they end it with an error reason and
+    the transcript so far. Only cancellation propagates.
+    """
+    cfg = config or SessionConfig()
+    tools = toolset or Toolset([])
+    context = AgentContext(tools=tools.openai_schemas(), seed=seed, case_id=case_id, trial=trial)
+    messages: list[Message] = list(prefix)
+    prompt = system_prompt or getattr(agent, "system_prompt", None)
+    if prompt and not any(isinstance(m, SystemMessage) for m in messages):
+        messages.insert(0, SystemMessage(content=prompt))
+    cost: dict[str, float] = {}
+    started = time.perf_counter()
+    outcome = _Ended(
+        TerminationReason.TIMEOUT, ErrorInfo(type="timeout", message="conversation time limit")
+    )
+    with anyio.move_on_after(cfg.conversation_timeout):
+        try:
+            await _converse(
+                agent, user, tools, context, cfg, messages, cost, persona, seed, conversation_id
+            )
+        except _Ended as e:
+            outcome = e
+    conversation = Conversation(
+        id=conversation_id,
+        messages=messages,
+        tags=dict(tags or {}),
+        metadata={"case_id": case_id, "trial": trial, "seed": seed, **(metadata or {})},
+        provenance=Provenance(source_format="simulated", source_ids=[case_id] if case_id else []),
+    )
+    return SessionResult(
+        conversation=conversation,
+        termination=outcome.reason,
+        error=outcome.error,
+        cost_usd=cost,
+        duration_s=time.perf_counter() - started,
+    )
+
+
+async def _converse(
+    agent: Agent,
+    user: UserModel,
+    tools: Toolset,
+    context: AgentContext,
+    cfg: SessionConfig,
+    messages: list[Message],
+    cost: dict[str, float],
+    persona: Persona | None,
+    seed: int,
+    conversation_id: str,
+) -> None:
+    turns = 0
+    while True:
+        if turns >= cfg.max_turns:
+            raise _Ended(TerminationReason.MAX_TURNS)
+        view = Conversation.model_construct(id=conversation_id, messages=list(messages))
+        turn = await _call(
+            user.next_turn(view, seed * 1000 + turns),
+            cfg,
+            TerminationReason.SIMULATOR_ERROR,
+        )
+        if turn.cost_usd:
+            cost["user"] = cost.get("user", 0.0) + turn.cost_usd
+        if turn.stop:
+            if turn.text.strip():
+                messages.append(UserMessage(content=turn.text, timestamp=_now(cfg)))
+            raise _Ended(TerminationReason.USER_STOP)
+        if cfg.self_checks:
+            reason = void_reason(turn.text, persona, view)
+            if reason is not None:
+                messages.append(UserMessage(content=turn.text, timestamp=_now(cfg)))
+                raise _Ended(
+                    TerminationReason.VOIDED, ErrorInfo(type="simulator_check", message=reason)
+                )
+        messages.append(UserMessage(content=turn.text, timestamp=_now(cfg)))
+        turns += 1
+        await _agent_turn(agent, tools, context, cfg, messages, cost, conversation_id)
+
+
+async def _agent_turn(
+    agent: Agent,
+    tools: Toolset,
+    context: AgentContext,
+    cfg: SessionConfig,
+    messages: list[Message],
+    cost: dict[str, float],
+    conversation_id: str,
+) -> None:
+    for _ in range(cfg.max_agent_steps):
+        view = Conversation.model_construct(id=conversation_id, messages=list(messages))
+        started = time.perf_counter()
+        reply = await _call(agent.respond(view, context), cfg, TerminationReason.AGENT_ERROR)
+        if not isinstance(reply, AssistantMessage):
+            raise _Ended(
+                TerminationReason.AGENT_ERROR,
+                ErrorInfo(type="TypeError", message=f"agent returned {type(reply).__name__}"),
+            )
+        if cfg.record_timing:
+            reply.timestamp = _now(cfg)
+            reply.latency_ms = reply.latency_ms or round((time.perf_counter() - started) * 1000, 3)
+        else:
+            reply.timestamp = None
+            reply.latency_ms = None
+        if reply.usage is not None and reply.usage.cost_usd:
+            cost["agent"] = cost.get("agent", 0.0) + reply.usage.cost_usd
+        ids = [c.id for c in reply.tool_calls]
+        if len(ids) != len(set(ids)):
+            raise _Ended(
+                TerminationReason.AGENT_ERROR,
+                ErrorInfo(type="invalid_tool_calls", message=f"duplicate tool call ids {ids}"),
+            )
+        ending = reply.finish_reason == END_CONVERSATION
+        if reply.content or reply.tool_calls or not ending:
+            messages.append(reply)
+        if not reply.tool_calls:
+            if ending:
+                raise _Ended(TerminationReason.AGENT_STOP)
+            return
+        results = await tools.call_all(reply.tool_calls)
+        messages.extend(results)
+        if any(tools.is_terminal(c.name) for c in reply.tool_calls):
+            raise _Ended(TerminationReason.AGENT_TRANSFER)
+        if ending:
+            raise _Ended(TerminationReason.AGENT_STOP)
+    raise _Ended(
+        TerminationReason.AGENT_ERROR,
+        ErrorInfo(
+            type="too_many_steps",
+            message=f"the agent took {cfg.max_agent_steps} steps without answering the user",
+        ),
+    )
+
+
+async def _call(awaitable: Any, cfg: SessionConfig, failure: TerminationReason) -> Any:
+    """Await an agent or user call, turning its failures into an ending."""
+    try:
+        with anyio.fail_after(cfg.call_timeout):
+            return await awaitable
+    except TimeoutError:
+        raise _Ended(
+            failure, ErrorInfo(type="timeout", message=f"no reply within {cfg.call_timeout:g}s")
+        ) from None
+    except InfrastructureFailure as e:
+        raise _Ended(
+            TerminationReason.INFRASTRUCTURE_ERROR, ErrorInfo(type=type(e).__name__, message=str(e))
+        ) from None
+    except Exception as e:
+        # User code may raise anything; it is recorded, never allowed to kill the batch.
+        raise _Ended(failure, ErrorInfo(type=type(e).__name__, message=str(e)[:2000])) from None
+
+
+def _now(cfg: SessionConfig) -> datetime | None:
+    return datetime.now(UTC) if cfg.record_timing else None

@@ -23,6 +23,7 @@ from .trace import (
     Provenance,
     SystemMessage,
     UserMessage,
+    UserSignals,
 )
 from .users import Persona, UserModel, void_reason
 
@@ -172,7 +173,7 @@ async def _converse(
     while True:
         if turns >= cfg.max_turns:
             raise _Ended(TerminationReason.MAX_TURNS)
-        view = Conversation.model_construct(id=conversation_id, messages=list(messages))
+        view = _view(conversation_id, messages)
         turn = await _call(
             user.next_turn(view, seed * 1000 + turns),
             cfg,
@@ -206,7 +207,7 @@ async def _agent_turn(
     conversation_id: str,
 ) -> None:
     for _ in range(cfg.max_agent_steps):
-        view = Conversation.model_construct(id=conversation_id, messages=list(messages))
+        view = _view(conversation_id, messages)
         started = time.perf_counter()
         reply = await _call(agent.respond(view, context), cfg, TerminationReason.AGENT_ERROR)
         if not isinstance(reply, AssistantMessage):
@@ -266,6 +267,27 @@ async def _call(awaitable: Any, cfg: SessionConfig, failure: TerminationReason) 
     except Exception as e:
         # User code may raise anything; it is recorded, never allowed to kill the batch.
         raise _Ended(failure, ErrorInfo(type=type(e).__name__, message=str(e)[:2000])) from None
+
+
+_NO_SIGNALS = UserSignals()
+
+
+def _view(conversation_id: str, messages: list[Message]) -> Conversation:
+    """The conversation so far, for the agent and the user model, without re-validation.
+
+    Every field is given so pydantic computes no defaults: this runs twice per turn of
+    every conversation and must stay cheap.
+    """
+    return Conversation.model_construct(
+        schema_version=1,
+        id=conversation_id,
+        messages=list(messages),
+        tags={},
+        metadata={},
+        signals=_NO_SIGNALS,
+        scores=[],
+        provenance=None,
+    )
 
 
 def _now(cfg: SessionConfig) -> datetime | None:

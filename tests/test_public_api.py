@@ -5,7 +5,21 @@ import pytest
 
 import convsim
 
-PACKAGES = ["convsim", "convsim.trace", "convsim.datasets", "convsim.formats", "convsim.store"]
+PACKAGES = [
+    "convsim",
+    "convsim.agents",
+    "convsim.calls",
+    "convsim.datasets",
+    "convsim.envs",
+    "convsim.envs.airline",
+    "convsim.formats",
+    "convsim.runner",
+    "convsim.store",
+    "convsim.testing",
+    "convsim.tools",
+    "convsim.trace",
+    "convsim.users",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

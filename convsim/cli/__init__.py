@@ -14,6 +14,7 @@ from ._common import UsageFailure
 from .demo import demo_cmd
 from .import_ import import_cmd
 from .schema import schema_cmd
+from .simulate import simulate_cmd
 from .stats import stats_cmd
 
 
@@ -39,7 +40,7 @@ def cli() -> None:
     """
 
 
-for _command in (demo_cmd, import_cmd, schema_cmd, stats_cmd):
+for _command in (demo_cmd, import_cmd, schema_cmd, simulate_cmd, stats_cmd):
     cli.add_command(_command)
 
 

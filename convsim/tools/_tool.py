@@ -6,11 +6,12 @@ agent runtimes do, and so does anything the tool itself raises. Tool errors are 
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, get_type_hints
+from typing import Any, get_type_hints, overload
 
 from jsonschema import Draft202012Validator
 from pydantic import ConfigDict, create_model
@@ -70,13 +71,33 @@ class Tool:
         }
 
 
+@overload
+def tool(
+    fn: ToolFunction,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    terminal: bool = False,
+) -> Tool: ...
+
+
+@overload
+def tool(
+    fn: None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    terminal: bool = False,
+) -> Callable[[ToolFunction], Tool]: ...
+
+
 def tool(
     fn: ToolFunction | None = None,
     *,
     name: str | None = None,
     description: str | None = None,
     terminal: bool = False,
-) -> Any:
+) -> Tool | Callable[[ToolFunction], Tool]:
     """Make a :class:`Tool` from a typed function; usable bare or with arguments.
 
     The schema comes from the type hints (via pydantic), the description from the
@@ -160,7 +181,9 @@ class Toolset:
                 call, f"Error: invalid arguments for {call.name!r}: {'; '.join(problems)}"
             )
         try:
-            value = t.fn(**call.arguments)
+            # A deep copy, so a stateful tool that stores its arguments never aliases the
+            # transcript's ToolCall (later writes would rewrite history).
+            value = t.fn(**copy.deepcopy(call.arguments))
             if inspect.isawaitable(value):
                 value = await value
         except Exception as e:

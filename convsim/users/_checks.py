@@ -13,6 +13,8 @@ import re
 from ..trace import AssistantMessage, Conversation, SystemMessage, ToolMessage, UserMessage
 from ._persona import Persona
 
+_RESTART_MIN_CHARS = 24
+
 _ROLE_BREAK = re.compile(
     r"(\bhow (can|may) i (help|assist) you\b|\bas an ai\b|\bi am an ai\b|\bi'm an ai\b"
     r"|\blanguage model\b|^\s*(assistant|agent)\s*:)",
@@ -40,7 +42,9 @@ def void_reason(text: str, persona: Persona | None, conversation: Conversation) 
     if _LEAK.search(text):
         return "the simulated user leaked its reasoning or instructions"
     earlier = [m.text for m in conversation.messages if isinstance(m, UserMessage)]
-    if earlier and _similar(text, earlier[0]):
+    # Short lines ("yes", "ok, thanks") repeat honestly; only a long opener coming back
+    # signals a restart.
+    if earlier and len(earlier[0]) >= _RESTART_MIN_CHARS and _similar(text, earlier[0]):
         return "the simulated user restarted the conversation"
     if persona is not None:
         invented = invented_facts(text, persona, conversation)
@@ -71,4 +75,8 @@ def invented_facts(text: str, persona: Persona, conversation: Conversation) -> l
 
 def _similar(a: str, b: str) -> bool:
     a_norm, b_norm = " ".join(a.lower().split()), " ".join(b.lower().split())
-    return a_norm == b_norm or difflib.SequenceMatcher(None, a_norm, b_norm).ratio() > 0.9
+    if a_norm == b_norm:
+        return True
+    # The cheap upper bounds rule out almost every pair before the quadratic ratio().
+    m = difflib.SequenceMatcher(None, a_norm, b_norm)
+    return m.real_quick_ratio() > 0.9 and m.quick_ratio() > 0.9 and m.ratio() > 0.9

@@ -1,0 +1,5 @@
+"""``python -m convsim.cli``."""
+
+from . import main
+
+main()

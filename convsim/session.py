@@ -22,8 +22,10 @@ from .trace import (
     Message,
     Provenance,
     SystemMessage,
+    Usage,
     UserMessage,
     UserSignals,
+    add_usage,
 )
 from .users import Persona, UserModel, void_reason
 
@@ -88,8 +90,8 @@ class SessionResult:
     """Why it ended."""
     error: ErrorInfo | None = None
     """Details for error and voided endings."""
-    cost_usd: dict[str, float] = field(default_factory=dict)
-    """Cost by party (agent, user)."""
+    usage: dict[str, Usage] = field(default_factory=dict)
+    """Tokens and cost by party (``agent``, ``user``)."""
     duration_s: float = 0.0
     """Wall time."""
 
@@ -129,7 +131,7 @@ async def run_session(
     prompt = system_prompt or getattr(agent, "system_prompt", None)
     if prompt and not any(isinstance(m, SystemMessage) for m in messages):
         messages.insert(0, SystemMessage(content=prompt))
-    cost: dict[str, float] = {}
+    usage: dict[str, Usage] = {}
     started = time.perf_counter()
     outcome = _Ended(
         TerminationReason.TIMEOUT, ErrorInfo(type="timeout", message="conversation time limit")
@@ -137,7 +139,7 @@ async def run_session(
     with anyio.move_on_after(cfg.conversation_timeout):
         try:
             await _converse(
-                agent, user, tools, context, cfg, messages, cost, persona, seed, conversation_id
+                agent, user, tools, context, cfg, messages, usage, persona, seed, conversation_id
             )
         except _Ended as e:
             outcome = e
@@ -152,7 +154,7 @@ async def run_session(
         conversation=conversation,
         termination=outcome.reason,
         error=outcome.error,
-        cost_usd=cost,
+        usage=usage,
         duration_s=time.perf_counter() - started,
     )
 
@@ -164,7 +166,7 @@ async def _converse(
     context: AgentContext,
     cfg: SessionConfig,
     messages: list[Message],
-    cost: dict[str, float],
+    usage: dict[str, Usage],
     persona: Persona | None,
     seed: int,
     conversation_id: str,
@@ -179,8 +181,8 @@ async def _converse(
             cfg,
             TerminationReason.SIMULATOR_ERROR,
         )
-        if turn.cost_usd:
-            cost["user"] = cost.get("user", 0.0) + turn.cost_usd
+        if turn.usage is not None:
+            add_usage(usage.setdefault("user", Usage()), turn.usage)
         if turn.stop:
             if turn.text.strip():
                 messages.append(UserMessage(content=turn.text, timestamp=_now(cfg)))
@@ -194,7 +196,7 @@ async def _converse(
                 )
         messages.append(UserMessage(content=turn.text, timestamp=_now(cfg)))
         turns += 1
-        await _agent_turn(agent, tools, context, cfg, messages, cost, conversation_id)
+        await _agent_turn(agent, tools, context, cfg, messages, usage, conversation_id)
 
 
 async def _agent_turn(
@@ -203,7 +205,7 @@ async def _agent_turn(
     context: AgentContext,
     cfg: SessionConfig,
     messages: list[Message],
-    cost: dict[str, float],
+    usage: dict[str, Usage],
     conversation_id: str,
 ) -> None:
     for _ in range(cfg.max_agent_steps):
@@ -221,8 +223,8 @@ async def _agent_turn(
         else:
             reply.timestamp = None
             reply.latency_ms = None
-        if reply.usage is not None and reply.usage.cost_usd:
-            cost["agent"] = cost.get("agent", 0.0) + reply.usage.cost_usd
+        if reply.usage is not None:
+            add_usage(usage.setdefault("agent", Usage()), reply.usage)
         ids = [c.id for c in reply.tool_calls]
         if len(ids) != len(set(ids)):
             raise _Ended(

@@ -106,7 +106,7 @@ async def simulate(
             error=session.error,
             conversation=session.conversation,
             duration_s=round(session.duration_s, 6),
-            cost_usd=session.cost_usd,
+            usage=session.usage,
         )
 
     units = plan_units(list(by_name), config.trials, config.seed)

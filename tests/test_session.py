@@ -198,3 +198,29 @@ async def _run_with_seed(seed: int) -> str:
         config=SessionConfig(record_timing=False),
     )
     return "\n".join(m.model_dump_json() for m in result.conversation.messages)
+
+
+async def test_usage_is_accounted_by_party() -> None:
+    from convsim.trace import Usage
+
+    def priced(c: Conversation) -> AssistantMessage:
+        return AssistantMessage(
+            content="ok", usage=Usage(input_tokens=10, output_tokens=3, cost_usd=0.01)
+        )
+
+    class PricedUser:
+        async def next_turn(self, conversation: Conversation, seed: int) -> UserTurn:
+            done = sum(1 for m in conversation.messages if m.role == "user")
+            return UserTurn(
+                text=f"line {done}",
+                stop=done == 2,
+                usage=Usage(input_tokens=7, output_tokens=2, cost_usd=0.002),
+            )
+
+    result = await run_session(
+        FunctionAgent(priced), PricedUser(), conversation_id="c", persona=None
+    )
+    assert result.usage["agent"] == Usage(input_tokens=20, output_tokens=6, cost_usd=0.02)
+    user = result.usage["user"]
+    assert (user.input_tokens, user.output_tokens) == (21, 6)
+    assert user.cost_usd is not None and abs(user.cost_usd - 0.006) < 1e-12

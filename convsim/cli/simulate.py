@@ -137,7 +137,7 @@ def simulate_cmd(
         "skipped_already_done": summary.skipped,
         "completed": summary.completed,
         "terminations": summary.terminations,
-        "cost_usd": summary.cost_usd,
+        "usage": {k: v.model_dump(exclude_none=True) for k, v in summary.usage.items()},
         "wall_s": round(summary.wall_s, 3),
         "results_file": str(out),
         "results": exported,

@@ -13,7 +13,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ..store import ConversationResult, ErrorInfo, RunRecord, SQLiteStore, StoreItem, store_writer
-from ..trace import Conversation, Provenance
+from ..trace import Conversation, Provenance, Usage, add_usage
 from ._config import RunConfig, WorkUnit
 from ._progress import Progress
 
@@ -35,8 +35,8 @@ class RunSummary:
     """Units run now."""
     terminations: dict[str, int] = field(default_factory=dict)
     """Units run now, by termination reason."""
-    cost_usd: dict[str, float] = field(default_factory=dict)
-    """Cost of the units run now, by party."""
+    usage: dict[str, Usage] = field(default_factory=dict)
+    """Tokens and cost of the units run now, by party."""
     wall_s: float = 0.0
     """Wall time."""
 
@@ -89,9 +89,11 @@ async def run_units(
                 slots.release()
             summary.completed += 1
             terminations[result.termination] += 1
-            for party, usd in result.cost_usd.items():
-                summary.cost_usd[party] = summary.cost_usd.get(party, 0.0) + usd
-            progress.advance(result.termination, sum(result.cost_usd.values()))
+            for party, used in result.usage.items():
+                add_usage(summary.usage.setdefault(party, Usage()), used)
+            progress.advance(
+                result.termination, sum(u.cost_usd or 0.0 for u in result.usage.values())
+            )
 
     with progress:
         async with store_writer(store) as send, anyio.create_task_group() as tg:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from ..trace import Conversation
+from ..trace import Conversation, Usage
 
 _CONFIG = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
@@ -78,8 +78,8 @@ class ConversationResult(BaseModel):
     """The transcript."""
     duration_s: float | None = Field(default=None, ge=0)
     """Wall time of the conversation."""
-    cost_usd: dict[str, float] = Field(default_factory=dict)
-    """Cost split by party: ``agent``, ``user``, ``judge``."""
+    usage: dict[str, Usage] = Field(default_factory=dict)
+    """Tokens and cost split by party: ``agent``, ``user``, ``judge``."""
 
     @property
     def key(self) -> tuple[str, str, int]:

@@ -19,6 +19,7 @@ from ._model import (
     Usage,
     UserMessage,
     UserSignals,
+    add_usage,
     find_problems,
 )
 from ._score import Score, ScoreFailure, ScoreKind, ScoreSource
@@ -46,5 +47,6 @@ __all__ = [
     "Usage",
     "UserMessage",
     "UserSignals",
+    "add_usage",
     "find_problems",
 ]

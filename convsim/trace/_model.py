@@ -46,6 +46,20 @@ class Usage(BaseModel):
     """Cost of the call in US dollars, as reported by the source or computed on import."""
 
 
+def add_usage(total: Usage, usage: Usage | None, cost_usd: float | None = None) -> None:
+    """Add one call's tokens and cost to a running total (in place).
+
+    ``cost_usd`` overrides the call's own cost when the caller knows better (for example
+    a price computed after the call).
+    """
+    if usage is not None:
+        total.input_tokens = (total.input_tokens or 0) + (usage.input_tokens or 0)
+        total.output_tokens = (total.output_tokens or 0) + (usage.output_tokens or 0)
+    cost = cost_usd if cost_usd is not None else (usage.cost_usd if usage is not None else None)
+    if cost is not None:
+        total.cost_usd = (total.cost_usd or 0.0) + cost
+
+
 class TextPart(BaseModel):
     """A plain-text content part."""
 

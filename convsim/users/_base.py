@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from ..trace import Conversation
+from ..trace import Conversation, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,8 +18,8 @@ class UserTurn:
     """True ends the conversation; an explicit field, never a magic string in the text."""
     reason: str | None = None
     """Why the user stopped (goal met, gave up, transferred, script finished, ...)."""
-    cost_usd: float = 0.0
-    """What producing this turn cost (simulator model calls)."""
+    usage: Usage | None = None
+    """Tokens and cost of the simulator model calls that produced this turn."""
 
 
 @runtime_checkable

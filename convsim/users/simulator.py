@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 
 from .._llm import ModelClient, ModelRequest
 from ..errors import ModelCallError
-from ..trace import AssistantMessage, Conversation, UserMessage
+from ..trace import AssistantMessage, Conversation, Usage, UserMessage, add_usage
 from ._base import UserTurn
 from ._persona import Persona
 
@@ -131,7 +131,7 @@ class LLMUser:
                 if phrase.lower() in last:
                     return UserTurn(text="", stop=True, reason=f"agent said {phrase!r}")
         messages = flipped_messages(self.persona, conversation)
-        cost = 0.0
+        usage = Usage(input_tokens=0, output_tokens=0, cost_usd=0.0)
         problem = ""
         for _ in range(self.reasks + 1):
             result = await self.client.complete(
@@ -149,12 +149,12 @@ class LLMUser:
                     party="user",
                 )
             )
-            cost += result.cost_usd or 0.0
+            add_usage(usage, result.message.usage, result.cost_usd)
             raw = result.message.content or ""
             turn, problem = parse_turn(raw)
             if turn is not None:
                 return UserTurn(
-                    text=turn["message"], stop=turn["stop"], reason=turn["reason"], cost_usd=cost
+                    text=turn["message"], stop=turn["stop"], reason=turn["reason"], usage=usage
                 )
             messages = [
                 *messages,

@@ -57,7 +57,9 @@ def child(n: int) -> dict[str, Any]:
         async def next_turn(self, conversation: Conversation, seed: int) -> UserTurn:
             await anyio.sleep(SLEEP)
             turn = len(conversation.messages) // 2
-            return UserTurn(text=f"Here is what I need for step {turn}: {_LINES[turn % len(_LINES)]}")
+            return UserTurn(
+                text=f"Here is what I need for step {turn}: {_LINES[turn % len(_LINES)]}"
+            )
 
     async def agent(conversation: Conversation) -> str:
         await anyio.sleep(SLEEP)
@@ -67,14 +69,21 @@ def child(n: int) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp())
     store = SQLiteStore(tmp / "bench.db")
     config = RunConfig(
-        run_id="bench", agent="bench", user="bench", trials=1, concurrency=CONCURRENCY,
-        max_turns=TURNS, progress=False,
+        run_id="bench",
+        agent="bench",
+        user="bench",
+        trials=1,
+        concurrency=CONCURRENCY,
+        max_turns=TURNS,
+        progress=False,
     )
     user = SleepyUser()
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     summary = anyio.run(
-        lambda: simulate(config, personas, FunctionAgent(agent), store=store, user_factory=lambda p: user)
+        lambda: simulate(
+            config, personas, FunctionAgent(agent), store=store, user_factory=lambda p: user
+        )
     )
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_SELF)
@@ -120,13 +129,19 @@ def model_layer(calls: int) -> dict[str, float]:
 
         async def raw() -> None:
             await litellm.acompletion(
-                model="openai/fake", messages=messages, api_base=server.url, api_key="x", num_retries=0
+                model="openai/fake",
+                messages=messages,
+                api_base=server.url,
+                api_key="x",
+                num_retries=0,
             )
 
         client = LiteLLMClient()
 
         async def ours() -> None:
-            await client.complete(ModelRequest(model="openai/fake", messages=messages, api_base=server.url))
+            await client.complete(
+                ModelRequest(model="openai/fake", messages=messages, api_base=server.url)
+            )
 
         agent = HttpAgent(server.url)
         conv = Conversation(id="c", messages=[UserMessage(content="hello")])
@@ -163,8 +178,10 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child)))
         return
-    print(f"{'conversations':>13} {'wall s':>16} {'ideal s':>8} {'share of ideal':>20} "
-          f"{'CPU ms/call':>18} {'peak RSS MB':>18}")
+    print(
+        f"{'conversations':>13} {'wall s':>16} {'ideal s':>8} {'share of ideal':>20} "
+        f"{'CPU ms/call':>18} {'peak RSS MB':>18}"
+    )
     for n in args.sizes:
         runs = [run_child(n) for _ in range(args.repeats if n <= 1000 else 1)]
         wall = [r["wall_s"] for r in runs]
@@ -174,16 +191,22 @@ def main() -> None:
 
         def fmt(xs: list[float], p: int) -> str:
             med = statistics.median(xs)
-            return f"{med:.{p}f} ({min(xs):.{p}f}-{max(xs):.{p}f})" if len(xs) > 1 else f"{med:.{p}f}"
+            return (
+                f"{med:.{p}f} ({min(xs):.{p}f}-{max(xs):.{p}f})" if len(xs) > 1 else f"{med:.{p}f}"
+            )
 
-        print(f"{n:>13,} {fmt(wall, 2):>16} {runs[0]['ideal_s']:>8.1f} {fmt(share, 3):>20} "
-              f"{fmt(cpu, 3):>18} {fmt(rss, 1):>18}")
+        print(
+            f"{n:>13,} {fmt(wall, 2):>16} {runs[0]['ideal_s']:>8.1f} {fmt(share, 3):>20} "
+            f"{fmt(cpu, 3):>18} {fmt(rss, 1):>18}"
+        )
     layer = model_layer(args.calls)
     print()
     print(f"model layer, {args.calls} sequential calls to a loopback server (median per call):")
     print(f"  raw litellm.acompletion      {layer['litellm_ms']:.2f} ms")
-    print(f"  convsim LiteLLMClient        {layer['convsim_litellm_ms']:.2f} ms "
-          f"(overhead {layer['convsim_litellm_ms'] - layer['litellm_ms']:+.2f} ms)")
+    print(
+        f"  convsim LiteLLMClient        {layer['convsim_litellm_ms']:.2f} ms "
+        f"(overhead {layer['convsim_litellm_ms'] - layer['litellm_ms']:+.2f} ms)"
+    )
     print(f"  convsim HttpAgent (httpx)    {layer['convsim_http_ms']:.2f} ms")
 
 

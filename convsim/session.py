@@ -51,6 +51,8 @@ class TerminationReason(StrEnum):
     """A provider stayed unavailable after every retry."""
     VOIDED = "voided"
     """A simulator self-check failed; the run says nothing about the agent."""
+    DIVERGED = "diverged"
+    """Replay: the candidate left the recording and the divergence policy is ``fail``."""
 
     @property
     def counts_for_agent(self) -> bool:
@@ -96,7 +98,12 @@ class SessionResult:
     """Wall time."""
 
 
-class _Ended(Exception):
+class EndConversation(Exception):
+    """Raise from a tool (or a toolset) to end the conversation with a given reason.
+
+    Replay raises it when the candidate agent diverges under the ``fail`` policy.
+    """
+
     def __init__(self, reason: TerminationReason, error: ErrorInfo | None = None) -> None:
         super().__init__(reason.value)
         self.reason = reason
@@ -133,7 +140,7 @@ async def run_session(
         messages.insert(0, SystemMessage(content=prompt))
     usage: dict[str, Usage] = {}
     started = time.perf_counter()
-    outcome = _Ended(
+    outcome = EndConversation(
         TerminationReason.TIMEOUT, ErrorInfo(type="timeout", message="conversation time limit")
     )
     with anyio.move_on_after(cfg.conversation_timeout):
@@ -141,7 +148,7 @@ async def run_session(
             await _converse(
                 agent, user, tools, context, cfg, messages, usage, persona, seed, conversation_id
             )
-        except _Ended as e:
+        except EndConversation as e:
             outcome = e
     conversation = Conversation(
         id=conversation_id,
@@ -174,7 +181,7 @@ async def _converse(
     turns = 0
     while True:
         if turns >= cfg.max_turns:
-            raise _Ended(TerminationReason.MAX_TURNS)
+            raise EndConversation(TerminationReason.MAX_TURNS)
         view = _view(conversation_id, messages)
         turn = await _call(
             user.next_turn(view, seed * 1000 + turns),
@@ -186,12 +193,12 @@ async def _converse(
         if turn.stop:
             if turn.text.strip():
                 messages.append(UserMessage(content=turn.text, timestamp=_now(cfg)))
-            raise _Ended(TerminationReason.USER_STOP)
+            raise EndConversation(TerminationReason.USER_STOP)
         if cfg.self_checks:
             reason = void_reason(turn.text, persona, view)
             if reason is not None:
                 messages.append(UserMessage(content=turn.text, timestamp=_now(cfg)))
-                raise _Ended(
+                raise EndConversation(
                     TerminationReason.VOIDED, ErrorInfo(type="simulator_check", message=reason)
                 )
         messages.append(UserMessage(content=turn.text, timestamp=_now(cfg)))
@@ -213,7 +220,7 @@ async def _agent_turn(
         started = time.perf_counter()
         reply = await _call(agent.respond(view, context), cfg, TerminationReason.AGENT_ERROR)
         if not isinstance(reply, AssistantMessage):
-            raise _Ended(
+            raise EndConversation(
                 TerminationReason.AGENT_ERROR,
                 ErrorInfo(type="TypeError", message=f"agent returned {type(reply).__name__}"),
             )
@@ -227,7 +234,7 @@ async def _agent_turn(
             add_usage(usage.setdefault("agent", Usage()), reply.usage)
         ids = [c.id for c in reply.tool_calls]
         if len(ids) != len(set(ids)):
-            raise _Ended(
+            raise EndConversation(
                 TerminationReason.AGENT_ERROR,
                 ErrorInfo(type="invalid_tool_calls", message=f"duplicate tool call ids {ids}"),
             )
@@ -236,15 +243,15 @@ async def _agent_turn(
             messages.append(reply)
         if not reply.tool_calls:
             if ending:
-                raise _Ended(TerminationReason.AGENT_STOP)
+                raise EndConversation(TerminationReason.AGENT_STOP)
             return
         results = await tools.call_all(reply.tool_calls)
         messages.extend(results)
         if any(tools.is_terminal(c.name) for c in reply.tool_calls):
-            raise _Ended(TerminationReason.AGENT_TRANSFER)
+            raise EndConversation(TerminationReason.AGENT_TRANSFER)
         if ending:
-            raise _Ended(TerminationReason.AGENT_STOP)
-    raise _Ended(
+            raise EndConversation(TerminationReason.AGENT_STOP)
+    raise EndConversation(
         TerminationReason.AGENT_ERROR,
         ErrorInfo(
             type="too_many_steps",
@@ -259,16 +266,18 @@ async def _call(awaitable: Any, cfg: SessionConfig, failure: TerminationReason) 
         with anyio.fail_after(cfg.call_timeout):
             return await awaitable
     except TimeoutError:
-        raise _Ended(
+        raise EndConversation(
             failure, ErrorInfo(type="timeout", message=f"no reply within {cfg.call_timeout:g}s")
         ) from None
     except InfrastructureFailure as e:
-        raise _Ended(
+        raise EndConversation(
             TerminationReason.INFRASTRUCTURE_ERROR, ErrorInfo(type=type(e).__name__, message=str(e))
         ) from None
     except Exception as e:
         # User code may raise anything; it is recorded, never allowed to kill the batch.
-        raise _Ended(failure, ErrorInfo(type=type(e).__name__, message=str(e)[:2000])) from None
+        raise EndConversation(
+            failure, ErrorInfo(type=type(e).__name__, message=str(e)[:2000])
+        ) from None
 
 
 _NO_SIGNALS = UserSignals()

@@ -95,6 +95,7 @@ async def simulate(
             # Expectations travel with the transcript, so grading needs only the run.
             metadata={"expectations": list(persona.expectations)} if persona.expectations else None,
         )
+        session.conversation.metadata["termination"] = session.termination.value
         if env is not None:
             session.conversation.metadata["end_state_hash"] = env.state_hash()
         return ConversationResult(

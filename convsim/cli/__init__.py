@@ -13,6 +13,7 @@ from ..errors import ConvsimError
 from ._common import UsageFailure
 from .demo import demo_cmd
 from .import_ import import_cmd
+from .replay import replay_cmd
 from .schema import schema_cmd
 from .simulate import simulate_cmd
 from .stats import stats_cmd
@@ -40,7 +41,7 @@ def cli() -> None:
     """
 
 
-for _command in (demo_cmd, import_cmd, schema_cmd, simulate_cmd, stats_cmd):
+for _command in (demo_cmd, import_cmd, replay_cmd, schema_cmd, simulate_cmd, stats_cmd):
     cli.add_command(_command)
 
 

@@ -22,6 +22,37 @@ from .openai import conversation_from_openai
 _DOMAINS = ("airline", "retail", "telecom")
 
 
+STOP_MARKER = "###STOP###"
+"""What tau-bench's user simulator writes to end a conversation."""
+
+TERMINAL_TOOLS = frozenset({"transfer_to_human_agents"})
+"""tau-bench tools whose call ends the episode."""
+
+
+def task_expectations(task: dict[str, Any], domain: str) -> list[JsonValue]:
+    """A tau-bench task as convsim outcome checks.
+
+    tau-bench's reward is the conjunction of these three: the episode ended normally, the
+    tool environment's end state equals the one the gold actions produce, and every
+    required output was said to the user.
+    """
+    return [
+        {"type": "completed"},
+        {"type": "end_state", "environment": f"tau-{domain}", "actions": task.get("actions", [])},
+        {"type": "outputs_said", "outputs": task.get("outputs", []), "replies_only": True},
+    ]
+
+
+def _termination(conversation: Conversation) -> str:
+    # tau-bench ends an episode when the user writes the stop marker or the agent calls a
+    # terminal tool; anything else ran out of steps.
+    if any(m.role == "user" and STOP_MARKER in m.text for m in conversation.messages):
+        return "user_stop"
+    if any(c.name in TERMINAL_TOOLS for c in conversation.tool_calls()):
+        return "agent_transfer"
+    return "max_steps"
+
+
 def guess_domain(path: Path) -> str:
     """The tau-bench domain named in a run file's name (``gpt-4o-airline.json``)."""
     name = path.name.lower()
@@ -71,6 +102,8 @@ def conversation_from_tau_bench(
     task = info.get("task")
     if isinstance(task, dict):
         metadata["task"] = task
+        metadata["expectations"] = task_expectations(task, domain)
+    metadata["termination"] = _termination(base)
     for key in ("source", "user_cost", "reward_info"):
         if key in info:
             metadata[key] = info[key]

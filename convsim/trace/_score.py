@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictBool, model_validator
 
 ScoreKind = Literal["binary", "ordinal", "continuous", "categorical"]
 """How a score is measured; it also picks the statistical test used on it."""
@@ -47,6 +47,8 @@ class Score(BaseModel):
     """Hash of the judge prompt, so a prompt change is visible in drift reports."""
     cost_usd: float | None = Field(default=None, ge=0)
     """What producing this score cost."""
+    details: dict[str, JsonValue] = Field(default_factory=dict, exclude_if=lambda v: not v)
+    """Grader-specific detail: per-check breakdown, judge agreement, matched spans."""
     run_id: str | None = None
     """Run the graded conversation belongs to, when it came from a run."""
     trial: int | None = Field(default=None, ge=0)

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from .._yaml import iter_yaml_files, load_yaml_model
 from ..errors import ConfigError
 
 _CONFIG = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
@@ -81,36 +81,12 @@ def load_persona(path: str | os.PathLike[str]) -> Persona:
     Raises:
         ConfigError: naming the file and the field path of every problem.
     """
-    file = Path(path)
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: no such persona file") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{file}: not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}: a persona file must hold a mapping of fields")
-    try:
-        return Persona.model_validate(data)
-    except ValidationError as e:
-        problems = []
-        for err in e.errors(include_url=False):
-            loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-            problems.append(f"{file}: {loc}: {err['msg']}")
-        raise ConfigError(
-            "\n".join(problems) + "\n(see `convsim schema persona` for the fields)"
-        ) from None
+    return load_yaml_model(path, Persona, "persona", "persona")
 
 
 def iter_persona_files(path: str | os.PathLike[str]) -> Iterator[Path]:
     """The persona files under ``path`` (a file, or a folder searched recursively)."""
-    root = Path(path)
-    if root.is_file():
-        yield root
-        return
-    if not root.is_dir():
-        raise ConfigError(f"{root}: no such persona file or folder")
-    yield from sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml"))
+    return iter_yaml_files(path, "persona")
 
 
 def load_personas(path: str | os.PathLike[str]) -> list[Persona]:

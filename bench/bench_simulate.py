@@ -102,9 +102,67 @@ def child(n: int) -> dict[str, Any]:
     }
 
 
-def run_child(n: int) -> dict[str, Any]:
+def child_replay(n: int) -> dict[str, Any]:
+    """Replay n recorded 6-turn conversations (a tool call and a reply per turn)."""
+    import anyio
+
+    from convsim.agents import AgentContext, FunctionAgent
+    from convsim.replay import ReplayOptions, replay
+    from convsim.runner import RunConfig
+    from convsim.store import SQLiteStore
+    from convsim.trace import AssistantMessage, Conversation, ToolCall, ToolMessage, UserMessage
+
+    recordings = []
+    for i in range(n):
+        msgs: list[Any] = []
+        for t in range(TURNS):
+            msgs.append(UserMessage(content=f"{_LINES[t]} (case {i})"))
+            call = ToolCall(id=f"c{t}", name="lookup", arguments={"case": i, "turn": t})
+            msgs.append(AssistantMessage(tool_calls=[call]))
+            msgs.append(ToolMessage(tool_call_id=f"c{t}", content=f"record {i}/{t}"))
+            msgs.append(AssistantMessage(content=f"Here is what I found for step {t}."))
+        recordings.append(Conversation(id=f"rec{i:05d}", messages=msgs))
+    scripts = {c.id: [m for m in c.messages if isinstance(m, AssistantMessage)] for c in recordings}
+
+    async def candidate(conversation: Conversation, context: AgentContext) -> AssistantMessage:
+        # One model-call sleep per turn: the tool-call step is answered by the agent's
+        # "model" together with the reply, as a real agent's single completion would.
+        said = sum(1 for m in conversation.messages if isinstance(m, AssistantMessage))
+        if said % 2 == 0:
+            await anyio.sleep(SLEEP)
+        return scripts[context.case_id][said].model_copy()
+
+    tmp = Path(tempfile.mkdtemp())
+    store = SQLiteStore(tmp / "bench.db")
+    config = RunConfig(
+        run_id="bench", kind="replay", agent="bench", concurrency=CONCURRENCY, progress=False
+    )
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    summary = anyio.run(
+        lambda: replay(
+            config, recordings, FunctionAgent(candidate), store=store, options=ReplayOptions()
+        )
+    )
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert summary.terminations == {"user_stop": n}, summary.terminations
+    calls = n * TURNS
+    return {
+        "conversations": n,
+        "model_calls": calls,
+        "wall_s": wall,
+        "ideal_s": -(-n // CONCURRENCY) * TURNS * SLEEP,
+        "cpu_s": cpu,
+        "cpu_ms_per_call": cpu / calls * 1000,
+        "peak_rss_mb": after.ru_maxrss / 1024,
+    }
+
+
+def run_child(n: int, mode: str = "--child") -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", str(n)], capture_output=True, text=True, check=True
+        [sys.executable, __file__, mode, str(n)], capture_output=True, text=True, check=True
     )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
@@ -171,6 +229,8 @@ def model_layer(calls: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", type=int)
+    parser.add_argument("--child-replay", type=int)
+    parser.add_argument("--replay-sizes", type=int, nargs="*", default=[1000])
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--calls", type=int, default=300)
@@ -178,12 +238,17 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child)))
         return
+    if args.child_replay:
+        print(json.dumps(child_replay(args.child_replay)))
+        return
     print(
         f"{'conversations':>13} {'wall s':>16} {'ideal s':>8} {'share of ideal':>20} "
         f"{'CPU ms/call':>18} {'peak RSS MB':>18}"
     )
-    for n in args.sizes:
-        runs = [run_child(n) for _ in range(args.repeats if n <= 1000 else 1)]
+    plan = [("simulate", n, "--child") for n in args.sizes]
+    plan += [("replay", n, "--child-replay") for n in args.replay_sizes]
+    for _label, n, mode in plan:
+        runs = [run_child(n, mode) for _ in range(args.repeats if n <= 1000 else 1)]
         wall = [r["wall_s"] for r in runs]
         share = [r["ideal_s"] / r["wall_s"] for r in runs]
         cpu = [r["cpu_ms_per_call"] for r in runs]

@@ -163,6 +163,12 @@ class ReplayToolset(Toolset):
         self.live = live
         self._schemas = schemas
         self._used: set[int] = set()
+        # Canonical keys of the recorded calls, computed once: every candidate call is
+        # compared against them.
+        self._keys = [
+            (recorded.name, canonical_arguments(recorded.arguments, lenient=lenient))
+            for recorded, _ in cassette.calls
+        ]
         self.matched = 0
         self.unmatched: list[ToolCall] = []
         self.diverged = False
@@ -187,12 +193,11 @@ class ReplayToolset(Toolset):
 
     async def call(self, call: ToolCall) -> ToolMessage:
         """The recorded result of a matching call, else the divergence policy."""
-        key = canonical_arguments(call.arguments, lenient=self.lenient)
-        for i, (recorded, result) in enumerate(self.cassette.calls):
-            if i in self._used or recorded.name != call.name:
+        wanted = (call.name, canonical_arguments(call.arguments, lenient=self.lenient))
+        for i, key in enumerate(self._keys):
+            if key != wanted or i in self._used:
                 continue
-            if canonical_arguments(recorded.arguments, lenient=self.lenient) != key:
-                continue
+            result = self.cassette.calls[i][1]
             self._used.add(i)
             self.matched += 1
             if self.live is not None:
@@ -351,7 +356,7 @@ def compare(
         if call_div is not None:
             kind, expected, actual = call_div
             found.append(Divergence(turn=t, kind=kind, expected=expected, actual=actual))
-        sim = difflib.SequenceMatcher(None, rtext, ptext).ratio() if (rtext or ptext) else 1.0
+        sim = 1.0 if rtext == ptext else difflib.SequenceMatcher(None, rtext, ptext).ratio()
         sims.append(sim)
         if sim < text_threshold:
             found.append(

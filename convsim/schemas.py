@@ -17,6 +17,9 @@ _MODELS: dict[str, tuple[str, str]] = {
     "run": ("convsim.store", "RunRecord"),
     "result": ("convsim.store", "ConversationResult"),
     "persona": ("convsim.users", "Persona"),
+    "rubric": ("convsim.graders", "Rubric"),
+    "checks": ("convsim.grade", "ChecksConfig"),
+    "agent": ("convsim.agents", "AgentFile"),
 }
 
 

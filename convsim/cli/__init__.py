@@ -12,8 +12,10 @@ from .._version import __version__
 from ..errors import ConvsimError
 from ._common import UsageFailure
 from .demo import demo_cmd
+from .grade import grade_cmd
 from .import_ import import_cmd
 from .replay import replay_cmd
+from .review import harvest_cmd, review_cmd
 from .schema import schema_cmd
 from .simulate import simulate_cmd
 from .stats import stats_cmd
@@ -41,7 +43,17 @@ def cli() -> None:
     """
 
 
-for _command in (demo_cmd, import_cmd, replay_cmd, schema_cmd, simulate_cmd, stats_cmd):
+for _command in (
+    demo_cmd,
+    grade_cmd,
+    harvest_cmd,
+    import_cmd,
+    replay_cmd,
+    review_cmd,
+    schema_cmd,
+    simulate_cmd,
+    stats_cmd,
+):
     cli.add_command(_command)
 
 

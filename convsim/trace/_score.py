@@ -53,6 +53,12 @@ class Score(BaseModel):
     """Run the graded conversation belongs to, when it came from a run."""
     trial: int | None = Field(default=None, ge=0)
     """Trial number of the graded conversation within its run."""
+    tags: dict[str, str] = Field(default_factory=dict, exclude_if=lambda v: not v)
+    """Cohort keys of the graded conversation (vertical, language, ...), for drill-downs."""
+    inclusion_prob: float | None = Field(default=None, gt=0, le=1)
+    """Probability that online sampling picked this conversation; weights are its inverse."""
+    window: str | None = None
+    """Online window label (e.g. ``2026-W47``) the score belongs to."""
     created_at: datetime | None = None
     """When the score was produced (UTC); None when unknown, e.g. for imported scores."""
 

@@ -1,0 +1,227 @@
+"""``convsim grade INPUT --out FILE``: run graders over conversations or a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._common import LazyFile, UsageFailure, write_json
+
+
+@click.command("grade")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Scores JSONL to write."
+)
+@click.option(
+    "--rubrics",
+    type=click.Path(path_type=Path),
+    help="A rubric YAML file or folder; omit to run deterministic checks only.",
+)
+@click.option(
+    "--judge-model",
+    metavar="MODEL",
+    help="litellm model for rubric judges [default: the offline rule-based judge].",
+)
+@click.option("--judge-api-base", metavar="URL", help="Endpoint for the judge model.")
+@click.option(
+    "--samples",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Judge samples per conversation (self-consistency).",
+)
+@click.option("--redact-pii", is_flag=True, help="Redact PII before content goes to the judge.")
+@click.option(
+    "--checks", type=click.Path(path_type=Path), help="YAML file of deterministic checks."
+)
+@click.option(
+    "--labels",
+    type=click.Path(path_type=Path),
+    help="Human labels (score JSONL, source: human) to calibrate the judges against.",
+)
+@click.option("--concurrency", default=16, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--cache",
+    "cache_path",
+    type=click.Path(path_type=Path),
+    default=Path(".convsim/cache.db"),
+    show_default=True,
+    help="Judge response cache (re-grading unchanged data is free).",
+)
+@click.option(
+    "--json", "json_out", metavar="FILE", help="Write the summary as JSON (- for stdout)."
+)
+def grade_cmd(
+    input_path: Path,
+    out: Path,
+    rubrics: Path | None,
+    judge_model: str | None,
+    judge_api_base: str | None,
+    samples: int,
+    redact_pii: bool,
+    checks: Path | None,
+    labels: Path | None,
+    concurrency: int,
+    cache_path: Path,
+    json_out: str | None,
+) -> None:
+    """Grade the conversations in INPUT (canonical JSONL or a run's results file).
+
+    Runs outcome checks (from each conversation's expectations), guardrails, implicit
+    user signals and, with --rubrics, rubric judges. Scores go to --out; grader failures
+    go to OUT.failures.jsonl and are counted, never scored as 0. Judges that have not
+    been checked against human labels (--labels) are reported as uncalibrated.
+    """
+    import anyio
+
+    from ..grade import build_graders, grade_conversations, load_checks, read_gradable
+    from ..trace import ScoreFailure
+
+    client: Any = None
+    model = judge_model or "offline-rules"
+    if rubrics is not None:
+        if judge_model:
+            from .._llm import LiteLLMClient
+            from ..calls import ResponseCache
+
+            client = _JudgeClient(LiteLLMClient(cache=ResponseCache(cache_path)), judge_api_base)
+        else:
+            from ..testing import OfflineJudge
+
+            client = OfflineJudge()
+    graders = build_graders(
+        checks=load_checks(checks) if checks else None,
+        rubrics_path=rubrics,
+        judge_client=client,
+        judge_model=model,
+        samples=samples,
+        redact_pii=redact_pii,
+    )
+    rejects = LazyFile(out.with_name(out.name + ".rejects.jsonl"))
+    failures = LazyFile(out.with_name(out.name + ".failures.jsonl"))
+    reader = read_gradable(input_path, rejects=rejects)
+    with out.open("w", encoding="utf-8") as f:
+
+        def write(item: Any) -> None:
+            line = item.model_dump_json(exclude_none=True) + "\n"
+            if isinstance(item, ScoreFailure):
+                failures.write(line.encode())
+            else:
+                f.write(line)
+
+        try:
+            summary = anyio.run(
+                lambda: grade_conversations(reader, graders, write=write, concurrency=concurrency)
+            )
+        finally:
+            rejects.close()
+            failures.close()
+    for issue in reader.report.issues[:20]:
+        click.echo(str(issue), err=True)
+    if reader.report.kept == 0:
+        raise UsageFailure(f"{input_path}: no gradable conversations (read {reader.report.read})")
+    calibration = _calibrate(out, labels) if labels else {}
+    report: dict[str, Any] = {
+        "input": str(input_path),
+        "read": reader.report.read,
+        "graded": summary.conversations,
+        "rejected": reader.report.rejected,
+        "scores": summary.scores,
+        "failures": summary.failures,
+        "failures_by_type": summary.failures_by_type,
+        "by_score": summary.by_name,
+        "calibration": calibration,
+        "out": str(out),
+    }
+    for name, entry in summary.by_name.items():
+        if entry.get("judge_model"):
+            cal = calibration.get(name)
+            entry["calibrated"] = bool(cal and cal.get("calibrated"))
+    if json_out:
+        write_json(json_out, report)
+    if json_out != "-":
+        _print_summary(report)
+
+
+class _JudgeClient:
+    """Points every judge request at ``--judge-api-base`` when given."""
+
+    def __init__(self, inner: Any, api_base: str | None) -> None:
+        self.inner = inner
+        self.api_base = api_base
+
+    async def complete(self, request: Any) -> Any:
+        if self.api_base and request.api_base is None:
+            from dataclasses import replace
+
+            request = replace(request, api_base=self.api_base)
+        return await self.inner.complete(request)
+
+
+def _calibrate(scores_file: Path, labels_file: Path) -> dict[str, Any]:
+    """Each judge's agreement with the human labels, and its corrected pass rate."""
+    from ..grade import read_scores
+    from ..stats import calibrate
+
+    scores = list(read_scores(scores_file))
+    out: dict[str, Any] = {}
+    for r in calibrate(scores, list(read_scores(labels_file))):
+        entry: dict[str, Any] = {
+            "judge_model": r.judge_model,
+            "calibrated": r.calibrated,
+            "status": r.status,
+            "labels": r.n,
+            "kappa": r.kappa.value if r.kappa else None,
+            "weighted_kappa": r.weighted_kappa.value if r.weighted_kappa else None,
+        }
+        if r.binary is not None:
+            entry["tpr"] = r.binary.tpr.value
+            entry["tnr"] = r.binary.tnr.value
+            judged = [s for s in scores if s.name == r.name and s.judge_model == r.judge_model]
+            if r.calibrated and judged:
+                rate = sum(1 for s in judged if s.value is True) / len(judged)
+                corrected = r.correct(rate, len(judged))
+                entry["pass_rate"] = round(rate, 4)
+                entry["corrected_pass_rate"] = {
+                    "estimate": corrected.estimate,
+                    "low": corrected.low,
+                    "high": corrected.high,
+                    "reason": corrected.reason,
+                }
+        out[r.name] = entry
+    return out
+
+
+def _print_summary(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"graded {report['graded']} conversations from {report['input']}",
+        title_justify="left",
+    )
+    table.add_column("score", no_wrap=True)
+    table.add_column("kind")
+    table.add_column("n", justify="right")
+    table.add_column("mean / labels")
+    table.add_column("failures", justify="right")
+    table.add_column("judge")
+    for name, e in report["by_score"].items():
+        value = (
+            f"{e['mean']:.3f}"
+            if "mean" in e
+            else ", ".join(f"{k} {v}" for k, v in e.get("labels", {}).items())
+        )
+        judge = ""
+        if e.get("judge_model"):
+            judge = e["judge_model"] + ("" if e.get("calibrated") else " (uncalibrated)")
+        table.add_row(name, str(e["kind"] or "-"), str(e["n"]), value, str(e["failures"]), judge)
+    console = Console()
+    console.print(table)
+    console.print(
+        f"{report['scores']} scores, {report['failures']} grader failures, "
+        f"{report['rejected']} rejected input lines -> {report['out']}"
+    )

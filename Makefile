@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit browser bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "convsim needs Python 3.11 or newer; run: make PYTHON=python3.11 ...")'
@@ -25,7 +25,15 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck unit
+# The HTML reports are checked in a real headless browser. As root with apt (CI, a fresh
+# Debian machine) Chromium is installed here; elsewhere that one test says how to get it.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; \
+	  else echo "note: chromium not found and cannot be installed here; run: sudo apt-get install chromium"; fi; }
+
+test: lint typecheck browser unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_jsonl.py

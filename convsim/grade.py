@@ -98,14 +98,10 @@ def build_graders(
         graders.append(
             ForbiddenToolsGuardrail(set(cfg.forbidden_tools), dict(cfg.forbidden_arguments))
         )
-    for contract in cfg.format_contracts:
-        graders.append(
-            FormatContractGuardrail(
-                dict(contract.json_schema),
-                target=contract.target,
-                tool=contract.tool,
-            )
-        )
+    graders.extend(
+        FormatContractGuardrail(dict(c.json_schema), target=c.target, tool=c.tool)
+        for c in cfg.format_contracts
+    )
     if cfg.signals:
         graders.extend(default_signals())
     if cfg.metadata:
@@ -113,16 +109,12 @@ def build_graders(
     if rubrics_path is not None:
         if judge_client is None:
             raise ValueError("rubric judges need a judge client")
-        for rubric in load_rubrics(rubrics_path):
-            graders.append(
-                RubricJudge(
-                    rubric,
-                    client=judge_client,
-                    model=judge_model,
-                    samples=samples,
-                    redact_pii=redact_pii,
-                )
+        graders.extend(
+            RubricJudge(
+                r, client=judge_client, model=judge_model, samples=samples, redact_pii=redact_pii
             )
+            for r in load_rubrics(rubrics_path)
+        )
     return graders
 
 

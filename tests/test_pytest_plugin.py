@@ -27,7 +27,8 @@ EXPECT = [{"type": "tool_called", "name": "refund", "arguments": {"order": "7"}}
 def good_agent(conversation):
     last = conversation.messages[-1]
     if last.role == "user":
-        return AssistantMessage(tool_calls=[ToolCall(id="x", name="refund", arguments={"order": "7"})])
+        call = ToolCall(id="x", name="refund", arguments={"order": "7"})
+        return AssistantMessage(tool_calls=[call])
     return "Your refund for order 7 is on its way."
 
 def lazy_agent(conversation):

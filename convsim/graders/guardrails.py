@@ -421,16 +421,16 @@ class PiiGuardrail:
         for i, message in enumerate(conversation.messages):
             if not isinstance(message, AssistantMessage):
                 continue
-            for m in _find(message.text, self.kinds):
-                findings.append(
-                    {
-                        "message_index": i,
-                        "kind": m.kind,
-                        "start": m.start,
-                        "end": m.end,
-                        "text": m.text if self.include_text else _mask(m.text),
-                    }
-                )
+            findings.extend(
+                {
+                    "message_index": i,
+                    "kind": m.kind,
+                    "start": m.start,
+                    "end": m.end,
+                    "text": m.text if self.include_text else _mask(m.text),
+                }
+                for m in _find(message.text, self.kinds)
+            )
         return _binary(self, conversation, findings, "findings", _pii_reason)
 
 
@@ -901,8 +901,11 @@ def _glued(ch: str, rule: str) -> bool:
 
 
 def _bounded(hay: str, needle: str, before: str, after: str) -> Iterator[int]:
-    """End offsets of ``needle`` in ``hay`` with no digit ("digit") or no letter or digit
-    ("alnum") right before or after it; "" checks nothing on that side."""
+    """End offsets of ``needle`` in ``hay`` where its neighbours pass the boundary rules.
+
+    A rule of "digit" forbids a digit right before (or after) the match, "alnum" a letter
+    or digit, and "" checks nothing on that side.
+    """
     size = len(needle)
     pos = hay.find(needle)
     while pos >= 0:
@@ -988,10 +991,56 @@ def _field_totals(value: Any, totals: dict[str, list[int]]) -> None:
             _field_totals(v, totals)
 
 
+def _number_in(hay: str, needle: str) -> bool:
+    """Whether the number ``needle`` occurs in ``hay`` as a whole number.
+
+    "146" is not in "1146", "146.5", "2,146" or "146,000", but is in "-146" and "146.00".
+    """
+    size = len(needle)
+    pos = hay.find(needle)
+    while pos >= 0:
+        end = pos + size
+        before = hay[pos - 1] if pos else " "
+        ok = not before.isdigit() and not (before in ".," and pos > 1 and hay[pos - 2].isdigit())
+        if ok and end < len(hay):
+            after = hay[end]
+            if after.isdigit():
+                ok = False
+            elif after in ".," and end + 1 < len(hay) and hay[end + 1].isdigit():
+                # A decimal point may only add zeros; a comma before three digits is a
+                # thousands separator, so the number goes on.
+                tail = end + 1
+                while tail < len(hay) and hay[tail].isdigit():
+                    tail += 1
+                ok = after == "." and "." not in needle and hay[end + 1 : tail].strip("0") == ""
+        if ok:
+            return True
+        pos = hay.find(needle, pos + 1)
+    return False
+
+
+def _number_forms(cents: int) -> tuple[str, ...]:
+    units, fraction = divmod(cents, 100)
+    if fraction == 0:
+        return (str(units), f"{units:,}") if units >= 1000 else (str(units),)
+    forms = [f"{units}.{fraction:02d}", f"{units:,}.{fraction:02d}"]
+    if fraction % 10 == 0:
+        forms += [f"{units}.{fraction // 10}", f"{units:,}.{fraction // 10}"]
+    return tuple(dict.fromkeys(forms))
+
+
 class _Ground:
-    """What the conversation has established so far; every part is built lazily."""
+    """What the conversation has established so far; every part is built lazily.
+
+    Most claims are grounded by one ``str.find`` in the sources; the costlier parts
+    (every number for arithmetic, dates written out in prose, JSON field totals) are
+    only computed when a claim needs them.
+    """
 
     __slots__ = (
+        "args",
+        "known",
+        "slashes",
         "day_names",
         "days",
         "derived",
@@ -1005,9 +1054,12 @@ class _Ground:
     )
 
     def __init__(self) -> None:
-        self.hay = ""  # every source and tool argument, lower-cased, for exact lookups
+        self.hay = ""  # every source, lower-cased
+        self.args = ""  # short tool-call arguments (dates, times, ids), lower-cased
+        self.known: set[tuple[str, tuple[Any, ...]]] = set()  # claims already grounded
+        self.slashes = False  # whether any source has a "/" (slashed dates are rare)
         self.number_pending: list[str] = []
-        self.numbers: set[int] | None = None
+        self.numbers: set[int] = set()
         self.derived: set[int] = set()  # grounded amounts the agent has already stated
         self.json_pending: list[str] = []
         self.totals: set[int] = set()  # per-field totals of tool results' JSON
@@ -1018,6 +1070,7 @@ class _Ground:
 
     def add(self, texts: list[str], json_texts: list[str], natural: list[str]) -> None:
         self.hay = "\n".join([self.hay, *(t.lower() for t in texts)])
+        self.slashes = self.slashes or any("/" in t for t in texts)
         self.number_pending.extend(texts)
         self.json_pending.extend(json_texts)
         self.natural_pending.extend(natural)
@@ -1025,7 +1078,8 @@ class _Ground:
     def add_arguments(self, values: list[str]) -> None:
         # Dates, times and ids only: arguments never ground an amount (see _short_strings).
         if values:
-            self.hay = "\n".join([self.hay, *(v.lower() for v in values)])
+            self.args = "\n".join([self.args, *(v.lower() for v in values)])
+            self.slashes = self.slashes or any("/" in v for v in values)
 
     def _fold_natural(self) -> None:
         for text in self.natural_pending:
@@ -1035,77 +1089,77 @@ class _Ground:
             self.hours |= hours
         self.natural_pending.clear()
 
+    def _find(self, needle: str, before: str, after: str) -> Iterator[tuple[str, int]]:
+        for hay in (self.hay, self.args):
+            for end in _bounded(hay, needle, before, after):
+                yield hay, end
+
     def has_id(self, claim: str) -> bool:
-        return next(_bounded(self.hay, claim.lower(), "alnum", "alnum"), None) is not None
+        return next(self._find(claim.lower(), "alnum", "alnum"), None) is not None
 
     def has_date(self, keys: tuple[tuple[int | None, int, int], ...]) -> bool:
-        hay = self.hay
-        if self.natural_pending:
-            self._fold_natural()
-        for year, month, day in keys:
-            if not (1 <= month <= 12 and 1 <= day <= 31):
-                continue
-            if (month, day) in self.day_names or day in self.days:
-                return True
+        valid = [(y, m, d) for y, m, d in keys if 1 <= m <= 12 and 1 <= d <= 31]
+        for year, month, day in valid:
             # A date without a year matches the month and day of an ISO date in any year.
             iso, before = (
                 (f"{year:04d}-{month:02d}-{day:02d}", "digit")
                 if year is not None
                 else (f"-{month:02d}-{day:02d}", "")
             )
-            if next(_bounded(hay, iso, before, "digit"), None) is not None:
+            if next(self._find(iso, before, "digit"), None) is not None:
                 return True
-            for slashed in (f"{month}/{day}/", f"{month:02d}/{day:02d}/"):
-                if next(_bounded(hay, slashed, "digit", ""), None) is not None:
-                    return True
-        return False
-
-    def has_time(self, keys: tuple[int, ...]) -> bool:
+            if self.slashes:
+                for slashed in (f"{month}/{day}/", f"{month:02d}/{day:02d}/"):
+                    if next(self._find(slashed, "digit", ""), None) is not None:
+                        return True
         if self.natural_pending:
             self._fold_natural()
-        hay = self.hay
+        return any((m, d) in self.day_names or d in self.days for _, m, d in valid)
+
+    def has_time(self, keys: tuple[int, ...]) -> bool:
         for minutes in keys:
-            if minutes in self.hours:
-                return True
             hour, minute = divmod(minutes, 60)
-            # The 24-hour clock ("16:00", "04:00:00") means exactly this time...
-            for end in _bounded(hay, f"{hour:02d}:{minute:02d}", "digit", "digit"):
-                meridiem = _MERIDIEM_AFTER_CLOCK.match(hay, end)
-                if meridiem is None or (meridiem.group(1) == "p") == (hour >= 12):
-                    return True
-            # ...while "4:00" means 04:00 or 16:00 unless am/pm says which.
-            twelve = hour % 12 or 12
-            for end in _bounded(hay, f"{twelve}:{minute:02d}", "digit", "digit"):
-                meridiem = _MERIDIEM_AFTER_CLOCK.match(hay, end)
-                if meridiem is None or (meridiem.group(1) == "p") == (hour >= 12):
-                    return True
-        return False
+            # The 24-hour clock ("16:00", "04:00:00") means exactly this time, while
+            # "4:00" means 04:00 or 16:00 unless am/pm says which.
+            for needle in (f"{hour:02d}:{minute:02d}", f"{hour % 12 or 12}:{minute:02d}"):
+                for hay, end in self._find(needle, "digit", "digit"):
+                    meridiem = _MERIDIEM_AFTER_CLOCK.match(hay, end)
+                    if meridiem is None or (meridiem.group(1) == "p") == (hour >= 12):
+                        return True
+        if self.natural_pending:
+            self._fold_natural()
+        return any(minutes in self.hours for minutes in keys)
+
+    def _mentions(self, cents: int) -> bool:
+        return any(_number_in(self.hay, form) for form in _number_forms(cents))
 
     def has_amount(self, cents: int, arithmetic: bool, stated: Sequence[int]) -> bool:
-        if self.numbers is None:
-            self.numbers = set()
-        if self.number_pending:
-            for text in self.number_pending:
-                self.numbers |= _numbers_of(text)
-            self.number_pending.clear()
-        numbers, derived = self.numbers, self.derived
-        if cents in numbers or cents in derived:
+        derived = self.derived
+        if cents in derived or self._mentions(cents):
             return True
         if not arithmetic:
             return False
-        for pool in (numbers, derived):
-            for a in pool:
-                # Sum (cents = a + b) or difference (cents = a - b) of two grounded
-                # numbers, either of which may be an amount the agent already grounded.
-                b, c = cents - a, a - cents
-                if b in numbers or c in numbers or b in derived or c in derived:
-                    return True
         # A total of grounded amounts listed just before it in the same message (the
         # last k of them, k >= 2), as in "flight $109, flight $130, total $239".
         total = 0
         for k, amount in enumerate(reversed(stated)):
             total += amount
             if k and total == cents:
+                return True
+        # Sum (cents = a + b) or difference (cents = a - b) of an amount the agent
+        # already grounded and any grounded number: "$120 fare + $50 bag = $170".
+        for a in derived:
+            for b in (cents - a, a - cents):
+                if b > 0 and (b in derived or self._mentions(b)):
+                    return True
+        # The same for any two numbers in the sources.
+        if self.number_pending:
+            for text in self.number_pending:
+                self.numbers |= _numbers_of(text)
+            self.number_pending.clear()
+        numbers = self.numbers
+        for a in numbers:
+            if (cents - a) in numbers or (a - cents) in numbers:
                 return True
         # The total of one field across a tool result: the sum of every leg's "price".
         if self.json_pending:
@@ -1281,8 +1335,13 @@ class CommitmentGuardrail:
                     ground.add_arguments(values)
                     pending_calls.clear()
                 stated: list[int] = []
+                known = ground.known
                 for claim in claims:
                     checked += 1
+                    # The ground only grows, so a claim grounded once stays grounded.
+                    memo = (claim.kind, claim.keys)
+                    if memo in known and claim.kind != "amount":
+                        continue
                     if claim.kind == "amount":
                         ok = ground.has_amount(claim.keys[0], self.arithmetic, stated)
                         if ok:
@@ -1294,7 +1353,9 @@ class CommitmentGuardrail:
                         ok = ground.has_time(claim.keys)
                     else:
                         ok = ground.has_id(claim.keys[0])
-                    if not ok:
+                    if ok:
+                        known.add(memo)
+                    else:
                         ungrounded.append(
                             {
                                 "message_index": i,

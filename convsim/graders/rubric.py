@@ -159,7 +159,7 @@ Answer with a JSON object only: first "reasoning" (short, citing message numbers
 def render_conversation(messages: Sequence[Message], redact: bool = False) -> str:
     """The conversation as quoted data: one escaped JSON object per message.
 
-    ``<`` and ``>`` are written as ``\\u003c`` / ``\\u003e``, so no message can close the
+    Angle brackets are written as JSON unicode escapes, so no message can close the
     data block or open a fake one.
     """
     redactor = _redactor() if redact else None

@@ -17,7 +17,6 @@ conversation.
 
 from __future__ import annotations
 
-import json
 import re
 from bisect import bisect_right
 from collections.abc import Collection, Sequence
@@ -236,7 +235,7 @@ def _try(
 
 # -- rephrase / retry ------------------------------------------------------------------
 
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_PUNCTUATION_CHARS = "\"'’.,!?;:()[]{}<>*_-"
 _STOPWORDS = frozenset(
     """a an the i me my mine we us our you your yours it its it's this that these those
     is are was were be been am do does did have has had can could would will shall should
@@ -276,14 +275,16 @@ class RephraseSignal:
     def grade_sync(self, conversation: Conversation) -> list[GradeOutput]:
         """Score one conversation (see the class docstring)."""
         hits: list[JsonValue] = []
-        previous: tuple[int, frozenset[str]] | None = None
+        previous: tuple[int, set[str]] | None = None
         for i, m in enumerate(conversation.messages):
             if not isinstance(m, UserMessage):
                 continue
             text = _strip_markers(m.text)
             if not text:
                 continue
-            words = frozenset(_WORD.findall(text.lower().replace("’", "'"))) - _STOPWORDS
+            words = {w.strip(_PUNCTUATION_CHARS) for w in text.lower().replace("-", " ").split()}
+            words -= _STOPWORDS
+            words.discard("")
             if previous is not None and len(words) >= self.min_words:
                 j, before = previous
                 small, large = sorted((len(words), len(before)))
@@ -483,7 +484,7 @@ class FrustrationSignal:
                     "cue": "shouting",
                     "text": _clip(shout.group()),
                 }
-            elif "!!" in piece or "?" in piece:
+            elif "!!!" in piece or "??" in piece or "?!" in piece or "!?" in piece:
                 m = _PUNCTUATION.search(piece)
                 if m is not None and _POLITE.search(piece) is None:
                     by_message[index] = {
@@ -678,25 +679,32 @@ class AbandonmentSignal:
 # -- loops -----------------------------------------------------------------------------
 
 
+_LOOP_KEY_CHARS = 48
+
+
 class LoopSignal:
     """The agent goes in circles (``signal.loop``).
 
     ``True`` means present: the agent sends the same or a near-duplicate text at least
     ``min_duplicate_texts`` times, or makes an identical tool call (same name and
-    arguments) at least ``min_identical_calls`` times. Texts are compared as sets of
-    lower-cased, whitespace-separated words: identical sets always count, and texts of
-    at least ``min_words`` words count when their Jaccard similarity reaches
-    ``threshold``. ``details["matches"]`` lists each repeated text or call with its
+    arguments) at least ``min_identical_calls`` times. Two texts are near-duplicates
+    when they start or end with the same 48 characters (ignoring case), their lengths
+    are within ``threshold`` of each other, and their sets of lower-cased,
+    whitespace-separated words have a Jaccard similarity of at least ``threshold``
+    (texts under ``min_words`` words must have identical word sets). The shared start
+    or end is what keeps this cheap: only such pairs are compared word by word.
+    ``details["matches"]`` lists each repeated text or call with its
     ``message_indices`` and ``count``.
 
-    Known limits: paraphrased loops (same content, different words) are missed;
-    legitimate repeats, such as polling a status tool three times, count; punctuation
-    stays attached to words, so "flight." and "flight" differ.
+    Known limits: paraphrased loops, and near-duplicates that differ in both their
+    first and last 48 characters, are missed; legitimate repeats, such as polling a
+    status tool three times, count; punctuation stays attached to words ("flight." and
+    "flight" differ); arguments in a different key order make a different call.
 
     Args:
         min_duplicate_texts: Occurrences of one text that make a loop.
         min_identical_calls: Occurrences of one tool call that make a loop.
-        threshold: Jaccard similarity of word sets for near-duplicates.
+        threshold: Jaccard similarity of word sets (and length ratio) for near-duplicates.
         min_words: Shorter texts must have identical word sets.
     """
 
@@ -714,43 +722,52 @@ class LoopSignal:
         self.threshold = threshold
         self.min_words = min_words
         self.version = config_hash(
-            "loop", 2, min_duplicate_texts, min_identical_calls, threshold, min_words
+            "loop", 3, min_duplicate_texts, min_identical_calls, threshold, min_words
         )
+
+    def _similar(self, a: str, b: str) -> bool:
+        small, large = sorted((len(a), len(b)))
+        if small < self.threshold * large:
+            return False
+        words_a, words_b = frozenset(a.lower().split()), frozenset(b.lower().split())
+        if words_a == words_b:
+            return True
+        if min(len(words_a), len(words_b)) < self.min_words:
+            return False
+        return len(words_a & words_b) >= self.threshold * len(words_a | words_b)
 
     def grade_sync(self, conversation: Conversation) -> list[GradeOutput]:
         """Score one conversation (see the class docstring)."""
-        # Each cluster: (word set, message indices, first text).
-        clusters: list[tuple[frozenset[str], list[int], str]] = []
+        clusters: list[tuple[str, list[int]]] = []  # first text, message indices
+        by_key: dict[str, list[int]] = {}  # start or end of a text -> cluster numbers
         calls: dict[tuple[str, str], list[int]] = {}
-        threshold = self.threshold
         for i, m in enumerate(conversation.messages):
             if not isinstance(m, AssistantMessage):
                 continue
             for call in m.tool_calls:
                 # repr is a fast, faithful key for the parsed arguments (JSON would be
-                # three times slower); the same arguments in another key order differ.
+                # three times slower).
                 arguments = (
                     repr(call.arguments) if call.arguments is not None else call.arguments_raw or ""
                 )
                 calls.setdefault((call.name, arguments), []).append(i)
-            text = m.content if m.parts is None else m.text
+            text = (
+                (m.content if m.parts is None else m.text).strip() if m.content or m.parts else ""
+            )
             if not text:
                 continue
-            words = frozenset(text.lower().split())
-            if not words:
-                continue
-            for seen, indices, _ in clusters:
-                if words == seen:
-                    indices.append(i)
-                    break
-                small, large = sorted((len(words), len(seen)))
-                if small < self.min_words or small < threshold * large:
-                    continue
-                if len(words & seen) >= threshold * len(words | seen):
-                    indices.append(i)
+            head = "<" + text[:_LOOP_KEY_CHARS].lower()
+            tail = ">" + text[-_LOOP_KEY_CHARS:].lower()
+            candidates = by_key.get(head, []) + by_key.get(tail, [])
+            for n in candidates:
+                if self._similar(text, clusters[n][0]):
+                    clusters[n][1].append(i)
                     break
             else:
-                clusters.append((words, [i], text))
+                n = len(clusters)
+                clusters.append((text, [i]))
+                by_key.setdefault(head, []).append(n)
+                by_key.setdefault(tail, []).append(n)
         hits: list[JsonValue] = [
             {
                 "type": "text",
@@ -758,7 +775,7 @@ class LoopSignal:
                 "message_indices": list(indices),
                 "count": len(indices),
             }
-            for _, indices, text in clusters
+            for text, indices in clusters
             if len(indices) >= self.min_duplicate_texts
         ]
         hits.extend(

@@ -7,7 +7,15 @@ from convsim.datasets import ReadReport
 from convsim.formats import read_tau_bench
 from convsim.graders import OutcomeChecks
 from convsim.stats import pass_k_report
-from convsim.trace import AssistantMessage, Conversation, Score, ScoreFailure, ToolCall, ToolMessage, UserMessage
+from convsim.trace import (
+    AssistantMessage,
+    Conversation,
+    Score,
+    ScoreFailure,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+)
 
 
 def conv(*, metadata: dict[str, Any] | None = None) -> Conversation:
@@ -18,7 +26,11 @@ def conv(*, metadata: dict[str, Any] | None = None) -> Conversation:
             AssistantMessage(
                 tool_calls=[
                     ToolCall(id="a", name="search", arguments={"from": "JFK"}),
-                    ToolCall(id="b", name="book", arguments={"flight": "HA1", "seats": 2, "meta": {"x": 1}}),
+                    ToolCall(
+                        id="b",
+                        name="book",
+                        arguments={"flight": "HA1", "seats": 2, "meta": {"x": 1}},
+                    ),
                 ]
             ),
             ToolMessage(tool_call_id="a", content="[HA1]"),
@@ -29,7 +41,9 @@ def conv(*, metadata: dict[str, Any] | None = None) -> Conversation:
     )
 
 
-async def grade(expectations: list[dict[str, Any]], c: Conversation | None = None) -> dict[str, Score | ScoreFailure]:
+async def grade(
+    expectations: list[dict[str, Any]], c: Conversation | None = None
+) -> dict[str, Score | ScoreFailure]:
     out = await OutcomeChecks(expectations).grade(c or conv())
     return {o.name: o for o in out}
 
@@ -41,13 +55,53 @@ async def grade(expectations: list[dict[str, Any]], c: Conversation | None = Non
         ({"type": "tool_called", "name": "cancel"}, False),
         ({"type": "tool_called", "name": "cancel", "called": False}, True),
         ({"type": "tool_called", "name": "book", "called": False}, False),
-        ({"type": "tool_called", "name": "book", "arguments": {"flight": "HA1"}, "match": "subset"}, True),
-        ({"type": "tool_called", "name": "book", "arguments": {"meta": {"x": 1}}, "match": "subset"}, True),
-        ({"type": "tool_called", "name": "book", "arguments": {"flight": "HA2"}, "match": "subset"}, False),
-        ({"type": "tool_called", "name": "book", "arguments": {"flight": "HA1"}, "match": "exact"}, False),
         (
-            {"type": "tool_called", "name": "book", "match": "schema",
-             "schema": {"type": "object", "properties": {"seats": {"minimum": 2}}, "required": ["seats"]}},
+            {
+                "type": "tool_called",
+                "name": "book",
+                "arguments": {"flight": "HA1"},
+                "match": "subset",
+            },
+            True,
+        ),
+        (
+            {
+                "type": "tool_called",
+                "name": "book",
+                "arguments": {"meta": {"x": 1}},
+                "match": "subset",
+            },
+            True,
+        ),
+        (
+            {
+                "type": "tool_called",
+                "name": "book",
+                "arguments": {"flight": "HA2"},
+                "match": "subset",
+            },
+            False,
+        ),
+        (
+            {
+                "type": "tool_called",
+                "name": "book",
+                "arguments": {"flight": "HA1"},
+                "match": "exact",
+            },
+            False,
+        ),
+        (
+            {
+                "type": "tool_called",
+                "name": "book",
+                "match": "schema",
+                "schema": {
+                    "type": "object",
+                    "properties": {"seats": {"minimum": 2}},
+                    "required": ["seats"],
+                },
+            },
             True,
         ),
         ({"type": "tool_called", "name": "book", "max": 0}, False),
@@ -87,7 +141,9 @@ def has_two_calls(c: Conversation) -> tuple[bool, str]:
         {"type": "predicate", "target": "nowhere:fn"},
     ],
 )
-async def test_broken_checks_are_failures_and_block_the_overall_verdict(bad: dict[str, Any]) -> None:
+async def test_broken_checks_are_failures_and_block_the_overall_verdict(
+    bad: dict[str, Any],
+) -> None:
     out = await OutcomeChecks([bad, {"type": "tool_called", "name": "book"}]).grade(conv())
     failures = [o for o in out if isinstance(o, ScoreFailure)]
     assert len(failures) == 1 and failures[0].error_type == "invalid_check"

@@ -20,6 +20,7 @@ _MODELS: dict[str, tuple[str, str]] = {
     "rubric": ("convsim.graders", "Rubric"),
     "checks": ("convsim.grade", "ChecksConfig"),
     "agent": ("convsim.agents", "AgentFile"),
+    "policy": ("convsim.online", "SamplingPolicy"),
 }
 
 

@@ -14,6 +14,7 @@ from ._common import UsageFailure
 from .demo import demo_cmd
 from .grade import grade_cmd
 from .import_ import import_cmd
+from .online import online_cmd
 from .replay import replay_cmd
 from .review import harvest_cmd, review_cmd
 from .schema import schema_cmd
@@ -48,6 +49,7 @@ for _command in (
     grade_cmd,
     harvest_cmd,
     import_cmd,
+    online_cmd,
     replay_cmd,
     review_cmd,
     schema_cmd,

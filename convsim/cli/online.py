@@ -1,0 +1,179 @@
+"""``convsim online INPUT --policy FILE --rubrics PATH --window LABEL``: grade a window."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._common import UsageFailure, write_json
+
+
+@click.command("online")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option(
+    "--policy", required=True, type=click.Path(path_type=Path), help="Sampling policy YAML."
+)
+@click.option("--window", required=True, help="Window label, e.g. 2026-W48.")
+@click.option(
+    "--rubrics", type=click.Path(path_type=Path), help="Rubrics for the judges (sampled only)."
+)
+@click.option(
+    "--judge-model", metavar="MODEL", help="litellm judge model [default: offline rules]."
+)
+@click.option("--checks", type=click.Path(path_type=Path), help="Deterministic checks YAML.")
+@click.option("--by", "by_tag", help="Also estimate per value of this tag.")
+@click.option(
+    "--review-top",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Queue this many of the worst conversations for review.",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Also write the window's scores as JSONL."
+)
+@click.option(
+    "--log",
+    "log_path",
+    type=click.Path(path_type=Path),
+    help="Write every sampling decision (sampled or not, by which rule) as JSONL.",
+)
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(path_type=Path),
+    default=Path(".convsim/convsim.db"),
+    show_default=True,
+)
+@click.option(
+    "--json", "json_out", metavar="FILE", help="Write the summary as JSON (- for stdout)."
+)
+def online_cmd(
+    input_path: Path,
+    policy: Path,
+    window: str,
+    rubrics: Path | None,
+    judge_model: str | None,
+    checks: Path | None,
+    by_tag: str | None,
+    review_top: int,
+    out: Path | None,
+    log_path: Path | None,
+    store_path: Path,
+    json_out: str | None,
+) -> None:
+    """Grade a window of production conversations (e.g. a week, imported to canonical JSONL).
+
+    Deterministic guardrails, signals and checks run on every conversation; rubric
+    judges only on the conversations the sampling policy picks, each recording its
+    inclusion probability. Scores go to the store under the window label, estimates are
+    weighted back to the whole window (shown beside the unweighted ones), and the worst
+    conversations are queued for review.
+    """
+    import anyio
+
+    from ..grade import build_graders, load_checks
+    from ..graders import RubricJudge
+    from ..online import conversations_from, grade_window, load_policy, window_estimates
+    from ..store import SQLiteStore
+
+    if not input_path.is_file():
+        raise UsageFailure(
+            f"{input_path}: no such file; give a canonical JSONL file (convsim import)"
+        )
+    sampling = load_policy(policy)
+    client: Any = None
+    if rubrics is not None:
+        if judge_model:
+            from .._llm import LiteLLMClient
+            from ..calls import ResponseCache
+
+            client = LiteLLMClient(cache=ResponseCache(store_path.parent / "cache.db"))
+        else:
+            from ..testing import OfflineJudge
+
+            client = OfflineJudge()
+    graders = build_graders(
+        checks=load_checks(checks) if checks else None,
+        rubrics_path=rubrics,
+        judge_client=client,
+        judge_model=judge_model or "offline-rules",
+    )
+    judges = [g for g in graders if isinstance(g, RubricJudge)]
+    deterministic = [g for g in graders if not isinstance(g, RubricJudge)]
+    with SQLiteStore(store_path) as store:
+        result = anyio.run(
+            lambda: grade_window(
+                conversations_from(input_path),
+                sampling,
+                window=window,
+                checks=deterministic,
+                judges=judges,
+                store=store,
+                review_top=review_top,
+            )
+        )
+    if log_path:
+        with log_path.open("w", encoding="utf-8") as f:
+            f.writelines(d.model_dump_json() + "\n" for d in result.decisions)
+    if out:
+        with out.open("w", encoding="utf-8") as f:
+            f.writelines(s.model_dump_json(exclude_none=True) + "\n" for s in result.scores)
+    estimates = window_estimates(result.scores, by=by_tag)
+    rep = result.report
+    summary: dict[str, Any] = {
+        "window": window,
+        "conversations": len(result.decisions),
+        "judged": sum(1 for d in result.decisions if d.judged),
+        "budget_skipped": sum(1 for d in result.decisions if d.budget_skipped),
+        "by_rule": {
+            name: {"rate": t.rate, "seen": t.seen, "sampled": t.sampled, "judged": t.judged}
+            for name, t in rep.by_rule.items()
+        },
+        "scores": len(result.scores),
+        "failures": len(result.failures),
+        "queued_for_review": result.queued,
+        "estimates": [
+            {
+                "score": e.name,
+                "group": e.group,
+                "n": e.n,
+                "weighted": e.weighted.estimate,
+                "weighted_low": e.weighted.low,
+                "weighted_high": e.weighted.high,
+                "unweighted": e.unweighted.estimate,
+            }
+            for e in estimates
+        ],
+    }
+    if json_out:
+        write_json(json_out, summary)
+    if json_out != "-":
+        _print(summary)
+
+
+def _print(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(
+        f"window {summary['window']}: {summary['conversations']} conversations, "
+        f"{summary['judged']} judged, {summary['budget_skipped']} skipped by the budget, "
+        f"{summary['queued_for_review']} queued for review"
+    )
+    rules = Table(title="sampling by rule", title_justify="left")
+    for col in ("rule", "seen", "sampled", "judged"):
+        rules.add_column(col, justify="left" if col == "rule" else "right")
+    for name, t in summary["by_rule"].items():
+        rules.add_row(name, str(t["seen"]), str(t["sampled"]), str(t["judged"]))
+    console.print(rules)
+    est = Table(title="window estimates (weighted back to all traffic)", title_justify="left")
+    for col in ("score", "group", "n", "weighted (95% CI)", "unweighted"):
+        est.add_column(col, no_wrap=col == "score")
+    for e in summary["estimates"]:
+        ci = f"{e['weighted']:.3f} ({e['weighted_low']:.3f}-{e['weighted_high']:.3f})"
+        est.add_row(e["score"], e["group"] or "all", str(e["n"]), ci, f"{e['unweighted']:.3f}")
+    console.print(est)

@@ -1,0 +1,88 @@
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from convsim._assets import tau_airline_runs
+from convsim.cli import cli
+from convsim.datasets import ReadReport, write_jsonl
+from convsim.formats import read_tau_bench
+from convsim.grade import read_scores
+from convsim.store import SQLiteStore
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.fixture(scope="module")
+def week(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("online") / "week.jsonl"
+    write_jsonl(path, read_tau_bench(tau_airline_runs(), report=ReadReport(file="x")))
+    return path
+
+
+def test_online_window_samples_judges_stores_and_queues(week: Path, tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    scores_file, log = tmp_path / "scores.jsonl", tmp_path / "decisions.jsonl"
+    args = [
+        "online",
+        str(week),
+        "--policy",
+        str(ROOT / "examples" / "sampling.yaml"),
+        "--window",
+        "2026-W48",
+        "--rubrics",
+        str(ROOT / "rubrics"),
+        "--store",
+        str(store),
+        "--out",
+        str(scores_file),
+        "--log",
+        str(log),
+        "--review-top",
+        "5",
+        "--json",
+        "-",
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["conversations"] == 200 and 0 < summary["judged"] < 200
+    # Every escalation (a transfer to a human) is judged: the policy samples them at 100%.
+    assert (
+        summary["by_rule"]["human_handoff"]["judged"] == summary["by_rule"]["human_handoff"]["seen"]
+    )
+    decisions = [json.loads(x) for x in log.read_text().splitlines()]
+    assert len(decisions) == 200
+    judged = {d["conversation_id"] for d in decisions if d["sampled"] and not d["budget_skipped"]}
+    scores = list(read_scores(scores_file))
+    rubric = [s for s in scores if s.name.startswith("rubric.")]
+    assert {s.conversation_id for s in rubric} == judged
+    assert all(s.inclusion_prob is not None and s.window == "2026-W48" for s in rubric)
+    guard = [s for s in scores if s.name == "guardrail.pii"]
+    assert len(guard) == 200  # deterministic checks run on all traffic
+    with SQLiteStore(store) as st:
+        assert len(list(st.scores(window="2026-W48"))) == len(scores)
+        assert len(st.review_items("2026-W48")) == 5
+    again = CliRunner().invoke(cli, [*args[:-2], "--log", str(tmp_path / "d2.jsonl")])
+    assert again.exit_code == 0
+    assert (tmp_path / "d2.jsonl").read_text() == log.read_text()  # decisions reproduce
+
+
+def test_bad_policy_is_a_usage_error(week: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "p.yaml"
+    bad.write_text("rules:\n  - name: x\n    rate: 3\n")
+    result = CliRunner().invoke(
+        cli,
+        [
+            "online",
+            str(week),
+            "--policy",
+            str(bad),
+            "--window",
+            "w",
+            "--store",
+            str(tmp_path / "s.db"),
+        ],
+    )
+    assert result.exit_code == 2 and f"{bad}: rules.0.rate" in result.stderr

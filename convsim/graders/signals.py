@@ -751,9 +751,7 @@ class LoopSignal:
                     repr(call.arguments) if call.arguments is not None else call.arguments_raw or ""
                 )
                 calls.setdefault((call.name, arguments), []).append(i)
-            text = (
-                (m.content if m.parts is None else m.text).strip() if m.content or m.parts else ""
-            )
+            text = (m.text if m.parts is not None else (m.content or "")).strip()
             if not text:
                 continue
             head = "<" + text[:_LOOP_KEY_CHARS].lower()

@@ -95,6 +95,7 @@ def main(tasks_path: str, runs_path: str, out_dir: str) -> None:
             "scripted_turns": recorded_user_turns(runs, index),
             "tags": {"domain": "airline", "task": str(index)},
             "expectations": [
+                {"type": "completed"},
                 {"type": "end_state", "environment": "tau-airline", "actions": task["actions"]},
                 {"type": "outputs_said", "outputs": task["outputs"]},
             ],

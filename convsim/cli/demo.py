@@ -1,10 +1,12 @@
-"""``convsim demo``: the offline walk-through on bundled tau-bench data."""
+"""``convsim demo``: the whole loop offline on bundled tau-bench data, in under a minute."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+
+from ._common import write_json
 
 
 @click.command("demo")
@@ -15,25 +17,38 @@ import click
     show_default=True,
     help="Folder for the files the demo leaves behind.",
 )
-def demo_cmd(out: Path) -> None:
-    """Run convsim offline on the bundled tau-bench airline conversations.
+@click.option(
+    "--judge-model",
+    metavar="MODEL",
+    help="Use a real litellm judge model instead of the offline rule-based judge.",
+)
+@click.option(
+    "--json", "json_out", metavar="FILE", help="Write the headline numbers as JSON (- for stdout)."
+)
+def demo_cmd(out: Path, judge_model: str | None, json_out: str | None) -> None:
+    """Run convsim's whole loop offline on the bundled tau-bench airline conversations.
 
-    Imports the 200 recorded conversations (50 tasks x 4 trials) into canonical JSONL
-    and prints what is in them. Needs no network and no API key.
+    Imports the 200 recorded conversations, grades them (outcome checks, guardrails,
+    user signals, rubric judges), reports pass^k by task, simulates personas against a
+    reference agent, replays the recordings against a changed agent, reports drift
+    between two weekly windows with an injected regression, and harvests a reviewed
+    failure into a dataset. Needs no network and no API key (unless --judge-model).
     """
-    from .._assets import tau_airline_runs
-    from ..datasets import ReadReport, dump_line
-    from ..formats import read_tau_bench
-    from .stats import file_stats, print_stats
+    from ..demo import run_demo
 
-    out.mkdir(parents=True, exist_ok=True)
-    traces = out / "tau-airline.jsonl"
-    report = ReadReport(file="bundled tau-bench airline runs")
-    with traces.open("w", encoding="utf-8") as f:
-        for conv in read_tau_bench(tau_airline_runs(), report=report):
-            f.write(dump_line(conv) + "\n")
-    click.echo(
-        f"imported {report.kept} of {report.read} tau-bench airline conversations "
-        f"({report.rejected} rejected) -> {traces}"
+    result = run_demo(
+        out, judge_model=judge_model, progress=lambda step: click.echo(f"... {step}", err=True)
     )
-    print_stats(file_stats(traces))
+    for line in result.lines:
+        click.echo(line)
+    html = [str(p) for k, p in result.files.items() if k.endswith("_html")]
+    click.echo(f"done in {result.seconds:.1f}s; open the reports: {', '.join(html)}")
+    if json_out:
+        write_json(
+            json_out,
+            {
+                "seconds": round(result.seconds, 2),
+                "numbers": result.numbers,
+                "files": {k: str(v) for k, v in result.files.items()},
+            },
+        )

@@ -123,10 +123,3 @@ def test_nothing_importable_exits_2(tmp_path: Path) -> None:
     src.write_text('{"messages": [{"role": "wizard"}]}\n')
     code, _, err = run("import", "openai", str(src), "--out", str(tmp_path / "o.jsonl"))
     assert code == 2 and "nothing importable" in err
-
-
-def test_demo_runs_offline(tmp_path: Path) -> None:
-    code, out, _ = run("demo", "--out", str(tmp_path / "demo"))
-    assert code == 0
-    assert "imported 200 of 200" in out
-    assert (tmp_path / "demo" / "tau-airline.jsonl").exists()

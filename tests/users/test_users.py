@@ -38,7 +38,11 @@ def test_all_shipped_tau_personas_validate() -> None:
     assert len(personas) == 50
     p = next(p for p in personas if p.name == "tau-airline-00")
     assert p.known_facts == {"user_id": "mia_li_3668"}
-    assert p.scripted_turns and p.expectations[0]["type"] == "end_state"
+    assert p.scripted_turns and [e["type"] for e in p.expectations] == [
+        "completed",
+        "end_state",
+        "outputs_said",
+    ]
     assert p.tags == {"domain": "airline", "task": "0"}
 
 

@@ -11,10 +11,7 @@ A SPEC is one of:
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import inspect
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .._imports import load_object
 from .._llm import ModelClient
 from ..errors import ConfigError
 from ._base import Agent
@@ -138,19 +136,12 @@ def _from_file(
 
 
 def _from_python(spec: str, system_prompt: str | None) -> Agent:
-    module_name, sep, attr = spec.rpartition(":")
-    if not sep or not module_name or not attr:
+    if ":" not in spec:
         raise ConfigError(
             f"agent spec {spec!r} is not understood; use module:function, file.py:function, "
             "http://host/v1, litellm:MODEL or agent.yaml"
         )
-    module = _import(module_name)
-    try:
-        obj: Any = getattr(module, attr)
-    except AttributeError:
-        raise ConfigError(
-            f"agent spec {spec!r}: {module_name!r} has no attribute {attr!r}"
-        ) from None
+    obj: Any = load_object(spec, "agent spec")
     if isinstance(obj, type) or (callable(obj) and _takes_no_arguments(obj)):
         obj = obj()  # a class or factory that builds the agent
     if hasattr(obj, "respond") and inspect.iscoroutinefunction(obj.respond):
@@ -158,28 +149,7 @@ def _from_python(spec: str, system_prompt: str | None) -> Agent:
         return agent
     if callable(obj):
         return FunctionAgent(obj, system_prompt=system_prompt)
-    raise ConfigError(f"agent spec {spec!r}: {attr!r} is neither a callable nor an agent")
-
-
-def _import(name: str) -> Any:
-    if name.endswith(".py"):
-        path = Path(name)
-        if not path.is_file():
-            raise ConfigError(f"agent file {name!r} not found")
-        module_id = f"_convsim_agent_{abs(hash(path.resolve()))}"
-        spec = importlib.util.spec_from_file_location(module_id, path)
-        if spec is None or spec.loader is None:
-            raise ConfigError(f"cannot load {name!r} as Python")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_id] = module
-        spec.loader.exec_module(module)
-        return module
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as e:
-        raise ConfigError(
-            f"agent module {name!r} not found ({e}); is it installed or on PYTHONPATH?"
-        ) from None
+    raise ConfigError(f"agent spec {spec!r} is neither a callable nor an agent")
 
 
 def _takes_no_arguments(fn: Any) -> bool:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
+from .._imports import load_object
 from ..errors import ConfigError
 from ..tools import ToolEnvironment
 
@@ -24,18 +24,17 @@ def register_environment(name: str, target: str) -> None:
 
 
 def environment_factory(name: str) -> Callable[[], ToolEnvironment]:
-    """A factory of fresh environments for ``name`` (a registered name or ``module:attr``)."""
+    """A factory of fresh environments for ``name``.
+
+    ``name`` is a registered name, ``module:Factory`` or ``path/to/file.py:Factory``.
+    """
     target = _ENVIRONMENTS.get(name, name)
-    module_name, sep, attr = target.partition(":")
-    if not sep:
+    if ":" not in target:
         raise ConfigError(
             f"unknown environment {name!r}; choose one of {', '.join(environment_names())} "
-            "or give module:Factory"
+            "or give module:Factory or file.py:Factory"
         )
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as e:
-        raise ConfigError(f"environment {name!r}: cannot load {target!r} ({e})") from None
+    factory = load_object(target, "environment")
     if not callable(factory):
         raise ConfigError(f"environment {name!r}: {target!r} is not callable")
     return factory  # type: ignore[no-any-return]

@@ -27,7 +27,6 @@ then not produced: a broken check never passes or fails a conversation silently.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -35,6 +34,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from pydantic import JsonValue
 
+from .._imports import load_object
 from ..envs import environment_factory
 from ..errors import ConfigError
 from ..tools import ToolEnvironment, Toolset
@@ -289,11 +289,10 @@ def _predicate(exp: dict[str, Any], conv: Conversation) -> tuple[bool, str, dict
     target = exp.get("target")
     if not isinstance(target, str) or ":" not in target:
         raise CheckError("predicate needs 'target': 'module:function'")
-    module, _, attr = target.partition(":")
     try:
-        fn = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as e:
-        raise CheckError(f"cannot load predicate {target!r}: {e}") from None
+        fn = load_object(target, "predicate")
+    except ConfigError as e:
+        raise CheckError(str(e)) from None
     result = fn(conv)
     if isinstance(result, tuple):
         ok, reason = bool(result[0]), str(result[1])

@@ -1,0 +1,54 @@
+"""Resolve ``module:attr`` and ``path/to/file.py:attr`` references given on the command line."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from .errors import ConfigError
+
+
+def import_module(name: str) -> ModuleType:
+    """Import a module by dotted name, or load a ``.py`` file by path."""
+    if name.endswith(".py"):
+        path = Path(name)
+        if not path.is_file():
+            raise ConfigError(f"{name!r} not found")
+        digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+        module_id = f"_convsim_user_{path.stem}_{digest}"
+        if module_id in sys.modules:
+            return sys.modules[module_id]
+        spec = importlib.util.spec_from_file_location(module_id, path)
+        if spec is None or spec.loader is None:
+            raise ConfigError(f"cannot load {name!r} as Python")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_id] = module
+        spec.loader.exec_module(module)
+        return module
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        raise ConfigError(
+            f"module {name!r} not found ({e}); is it installed or on PYTHONPATH?"
+        ) from None
+
+
+def load_object(reference: str, what: str = "object") -> Any:
+    """The object a ``module:attr`` or ``file.py:attr`` reference names."""
+    module_name, sep, attr = reference.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(
+            f"{what} {reference!r} is not understood; use module:name or file.py:name"
+        )
+    module = import_module(module_name)
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ConfigError(
+            f"{what} {reference!r}: {module_name!r} has no attribute {attr!r}"
+        ) from None

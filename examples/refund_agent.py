@@ -51,8 +51,9 @@ class RefundShop:
         return [get_order, refund_order]
 
     def snapshot(self) -> dict[str, Any]:
-        """The orders."""
-        return json.loads(json.dumps(self.orders))
+        """The orders, as a deep copy."""
+        copy: dict[str, Any] = json.loads(json.dumps(self.orders))
+        return copy
 
     def state_hash(self) -> str:
         """Hash of the orders."""

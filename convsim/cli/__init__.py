@@ -12,6 +12,7 @@ from .._version import __version__
 from ..errors import ConvsimError
 from ._common import UsageFailure
 from .demo import demo_cmd
+from .export import export_cmd
 from .grade import grade_cmd
 from .import_ import import_cmd
 from .online import online_cmd
@@ -46,6 +47,7 @@ def cli() -> None:
 
 for _command in (
     demo_cmd,
+    export_cmd,
     grade_cmd,
     harvest_cmd,
     import_cmd,

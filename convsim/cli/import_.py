@@ -8,7 +8,17 @@ import click
 
 from ._common import LazyFile, UsageFailure, write_json
 
-FORMATS = ("openai", "tau-bench")
+FORMATS = (
+    "auto",
+    "openai",
+    "tau-bench",
+    "responses",
+    "anthropic",
+    "otel",
+    "openinference",
+    "langsmith",
+    "langfuse",
+)
 SHOWN_ISSUES = 20
 
 
@@ -41,11 +51,30 @@ def import_cmd(
     copied to the rejects file, and the rest are kept. Exit code 2 when nothing at all
     could be imported.
 
+    Span and run formats (otel, openinference, langsmith, langfuse, responses) group
+    records into conversations; there READ counts conversations plus records that could
+    not be read at all. LOSSY counts kept conversations where something had no canonical
+    field and was kept verbatim in metadata (or a branch was set aside); each is
+    described by a note.
+
     \b
     Formats:
-      openai     Chat Completions message lists: one conversation per JSONL line, a
-                 JSON list of them, or {"id", "messages", "metadata", "tags"} objects
-      tau-bench  tau-bench run records (JSON list with task_id, trial, reward, traj)
+      auto           detect from the first records; records of another format are
+                     rejected, each with an issue
+      openai         Chat Completions message lists: one conversation per JSONL line, a
+                     JSON list of them, or {"id", "messages", "metadata", "tags"} objects
+      tau-bench      tau-bench run records (JSON list with task_id, trial, reward, traj)
+      responses      OpenAI Responses API objects, grouped by conversation or by
+                     previous_response_id chain
+      anthropic      Anthropic Messages requests, {"request", "response"} pairs or
+                     response messages
+      otel           OTLP JSON traces with OpenTelemetry GenAI attributes (one
+                     ExportTraceServiceRequest per JSONL line streams in bounded memory)
+      openinference  Arize Phoenix / OpenInference spans (flattened or nested
+                     attributes, or OTLP JSON)
+      langsmith      LangSmith run exports (and feedback), threads by
+                     extra.metadata.thread_id
+      langfuse       Langfuse traces with observations and scores, grouped by sessionId
     """
     from ..formats import IMPORTERS, import_files
 
@@ -61,9 +90,15 @@ def import_cmd(
         click.echo(str(issue), err=True)
     if report.rejected > SHOWN_ISSUES:
         click.echo(f"... and {report.rejected - SHOWN_ISSUES} more", err=True)
+    for note in report.notes[:SHOWN_ISSUES]:
+        click.echo(f"note: {note}", err=True)
+    if len(report.notes) > SHOWN_ISSUES:
+        click.echo(f"... and {len(report.notes) - SHOWN_ISSUES} more notes", err=True)
     summary = (
         f"{format}: read {report.read}, kept {report.kept}, rejected {report.rejected} -> {out}"
     )
+    if report.lossy:
+        summary += f" ({report.lossy} lossy, see notes)"
     if sink.written:
         summary += f" (rejects: {reject_path})"
     click.echo(summary, err=True)
@@ -77,10 +112,15 @@ def import_cmd(
                 "read": report.read,
                 "kept": report.kept,
                 "rejected": report.rejected,
+                "lossy": report.lossy,
                 "rejects_file": str(reject_path) if sink.written else None,
                 "issues": [
                     {"file": i.file, "line": i.line, "field": i.field, "message": i.message}
                     for i in report.issues
+                ],
+                "notes": [
+                    {"file": i.file, "line": i.line, "field": i.field, "message": i.message}
+                    for i in report.notes
                 ],
             },
         )

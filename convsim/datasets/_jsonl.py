@@ -94,7 +94,7 @@ class ReadReport:
     """The first :data:`MAX_KEPT_ISSUES` problems."""
     lossy: int = 0
     """Kept records that needed a note: something the canonical model has no field for
-    was kept verbatim (in metadata) rather than mapped. Always ``lossy <= kept``."""
+    was kept verbatim (in metadata) rather than mapped, or a branch was set aside."""
     notes: list[RecordIssue] = field(default_factory=list[RecordIssue])
     """The first :data:`MAX_KEPT_ISSUES` non-fatal issues of kept records (see ``lossy``)."""
 

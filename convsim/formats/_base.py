@@ -104,14 +104,19 @@ def read_json_records(
 
 
 def _single_object(path: Path, head: bytes) -> Any:
-    """The file's one JSON object when it is pretty-printed over many lines, else None."""
+    """The file's one JSON object when it is pretty-printed over many lines, else None.
+
+    The whole first line is read (not just the first block), so JSONL whose lines are
+    long is recognised as JSONL without loading the file.
+    """
     if not head.startswith(b"{"):
         return None
-    first_line = head.split(b"\n", 1)[0]
+    with open_input(path) as f:
+        first_line = f.readline(DEFAULT_MAX_LINE_BYTES)
     try:
-        json.loads(first_line)
+        json.loads(first_line.removeprefix(b"\xef\xbb\xbf"))
         return None
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     try:
         with open_input(path) as f:

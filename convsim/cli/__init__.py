@@ -58,6 +58,10 @@ for _command in (
     simulate_cmd,
     stats_cmd,
 ):
+    # Raw docstrings carry click's "\b" no-rewrap marker as two characters; click wants
+    # the single backspace character.
+    if _command.help:
+        _command.help = _command.help.replace("\\b\n", "\b\n")
     cli.add_command(_command)
 
 

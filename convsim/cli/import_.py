@@ -21,8 +21,41 @@ FORMATS = (
 )
 SHOWN_ISSUES = 20
 
+# Click keeps a paragraph that starts with "\b" (a backspace) exactly as written.
+HELP = """Convert traces in FORMAT into canonical JSONL, one conversation per line.
 
-@click.command("import")
+Bad records never stop an import: each is reported as FILE:LINE: FIELD: PROBLEM,
+copied to the rejects file, and the rest are kept. Exit code 2 when nothing at all
+could be imported.
+
+Span and run formats (otel, openinference, langsmith, langfuse, responses) group
+records into conversations; there READ counts conversations plus records that could
+not be read at all. LOSSY counts kept conversations where something had no canonical
+field and was kept verbatim in metadata (or a branch was set aside); each is
+described by a note.
+
+\b
+Formats:
+  auto           detect from the first records; records of another format are
+                 rejected, each with an issue
+  openai         Chat Completions message lists: one conversation per JSONL line, a
+                 JSON list of them, or {"id", "messages", "metadata", "tags"} objects
+  tau-bench      tau-bench run records (JSON list with task_id, trial, reward, traj)
+  responses      OpenAI Responses API objects, grouped by conversation or by
+                 previous_response_id chain
+  anthropic      Anthropic Messages requests, {"request", "response"} pairs or
+                 response messages
+  otel           OTLP JSON traces with OpenTelemetry GenAI attributes (one
+                 ExportTraceServiceRequest per JSONL line streams in bounded memory)
+  openinference  Arize Phoenix / OpenInference spans (flattened or nested
+                 attributes, or OTLP JSON)
+  langsmith      LangSmith run exports (and feedback), threads by
+                 extra.metadata.thread_id
+  langfuse       Langfuse traces with observations and scores, grouped by sessionId
+"""
+
+
+@click.command("import", help=HELP)
 @click.argument("format", type=click.Choice(FORMATS))
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
@@ -45,37 +78,7 @@ def import_cmd(
     keep_source: bool,
     json_out: str | None,
 ) -> None:
-    r"""Convert traces in FORMAT into canonical JSONL, one conversation per line.
-
-    Bad records never stop an import: each is reported as FILE:LINE: FIELD: PROBLEM,
-    copied to the rejects file, and the rest are kept. Exit code 2 when nothing at all
-    could be imported.
-
-    Span and run formats (otel, openinference, langsmith, langfuse, responses) group
-    records into conversations; there READ counts conversations plus records that could
-    not be read at all. LOSSY counts kept conversations where something had no canonical
-    field and was kept verbatim in metadata (or a branch was set aside); each is
-    described by a note.
-
-    \b
-    Formats:
-      auto           detect from the first records; records of another format are
-                     rejected, each with an issue
-      openai         Chat Completions message lists: one conversation per JSONL line, a
-                     JSON list of them, or {"id", "messages", "metadata", "tags"} objects
-      tau-bench      tau-bench run records (JSON list with task_id, trial, reward, traj)
-      responses      OpenAI Responses API objects, grouped by conversation or by
-                     previous_response_id chain
-      anthropic      Anthropic Messages requests, {"request", "response"} pairs or
-                     response messages
-      otel           OTLP JSON traces with OpenTelemetry GenAI attributes (one
-                     ExportTraceServiceRequest per JSONL line streams in bounded memory)
-      openinference  Arize Phoenix / OpenInference spans (flattened or nested
-                     attributes, or OTLP JSON)
-      langsmith      LangSmith run exports (and feedback), threads by
-                     extra.metadata.thread_id
-      langfuse       Langfuse traces with observations and scores, grouped by sessionId
-    """
+    """Convert traces in FORMAT into canonical JSONL (see ``HELP`` for the full text)."""
     from ..formats import IMPORTERS, import_files
 
     reject_path = rejects or out.with_name(out.name + ".rejects.jsonl")

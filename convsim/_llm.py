@@ -354,3 +354,75 @@ class ScriptedClient:
         result = ModelResult(message=message, cost_usd=0.0)
         self.stats.add(request.party, result)
         return result
+
+
+class InvalidStructuredOutput(ModelCallError):
+    """The model kept answering with output that does not match the required schema."""
+
+
+def parse_structured(raw: str, validator: Any) -> tuple[dict[str, Any] | None, str]:
+    """Parse a model's JSON answer and validate it: (data, "") or (None, what is wrong).
+
+    Code fences around the JSON are tolerated; models add them even when told not to.
+    """
+    text = raw.strip()
+    if text.startswith("```"):
+        text = text.strip("`").removeprefix("json").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None, "the answer is not JSON"
+    if not isinstance(data, dict):
+        return None, "the answer is not a JSON object"
+    errors = [e.message for e in validator.iter_errors(data)]
+    return (None, "; ".join(errors)) if errors else (data, "")
+
+
+async def complete_structured(
+    client: ModelClient,
+    request: ModelRequest,
+    *,
+    schema: dict[str, Any],
+    name: str,
+    reasks: int = 1,
+) -> tuple[dict[str, Any], list[ModelResult]]:
+    """Ask for JSON matching ``schema``; re-ask with the problem when it does not match.
+
+    Returns the validated object and every model result (for cost accounting).
+
+    Raises:
+        InvalidStructuredOutput: still invalid after ``reasks`` re-asks.
+    """
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema)
+    request = replace(
+        request,
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": name, "schema": schema, "strict": True},
+        },
+    )
+    results: list[ModelResult] = []
+    problem = ""
+    for _ in range(reasks + 1):
+        result = await client.complete(request)
+        results.append(result)
+        raw = result.message.content or ""
+        data, problem = parse_structured(raw, validator)
+        if data is not None:
+            return data, results
+        request = replace(
+            request,
+            messages=[
+                *request.messages,
+                {"role": "assistant", "content": raw},
+                {
+                    "role": "user",
+                    "content": f"That answer was invalid: {problem}. Reply with the JSON only.",
+                },
+            ],
+        )
+    raise InvalidStructuredOutput(
+        f"{request.model!r} gave invalid output {reasks + 1} times; last problem: {problem}"
+    )

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, model_validator
 
-from .._llm import ModelClient, ModelRequest
+from .._llm import InvalidStructuredOutput, ModelClient, ModelRequest, complete_structured
 from .._yaml import iter_yaml_files, load_yaml_model
 from ..errors import ConfigError, InfrastructureFailure, ModelCallError
 from ..trace import AssistantMessage, Conversation, Message, ToolMessage
@@ -281,11 +281,11 @@ class RubricJudge:
         for k in range(self.samples):
             try:
                 verdict, reasoning, spent = await self._ask(data, seed=k)
+            except InvalidStructuredOutput as e:
+                b.failure(self.name, "invalid_output", str(e))
+                return
             except (ModelCallError, InfrastructureFailure) as e:
                 b.failure(self.name, type(e).__name__, str(e))
-                return
-            except _InvalidOutput as e:
-                b.failure(self.name, "invalid_output", str(e))
                 return
             cost += spent
             verdicts.append((verdict, reasoning))
@@ -315,61 +315,26 @@ class RubricJudge:
         )
 
     async def _ask(self, data: str, seed: int) -> tuple[Any, str, float]:
-        messages: list[dict[str, Any]] = [
-            {"role": "system", "content": self.system_prompt},
-            {"role": "user", "content": data},
-        ]
-        cost = 0.0
-        problem = ""
-        for _ in range(self.reasks + 1):
-            result = await self.client.complete(
-                ModelRequest(
-                    model=self.model,
-                    messages=messages,
-                    response_format={
-                        "type": "json_schema",
-                        "json_schema": {
-                            "name": "verdict",
-                            "schema": self.rubric.verdict_schema(),
-                            "strict": True,
-                        },
-                    },
-                    temperature=self.temperature,
-                    seed=seed,
-                    api_base=self.api_base,
-                    api_key_env=self.api_key_env,
-                    party="judge",
-                )
-            )
-            cost += result.cost_usd or 0.0
-            raw = result.message.content or ""
-            parsed, problem = self._parse(raw)
-            if parsed is not None:
-                return parsed["verdict"], str(parsed["reasoning"]), cost
-            messages = [
-                *messages,
-                {"role": "assistant", "content": raw},
-                {
-                    "role": "user",
-                    "content": f"Invalid answer: {problem}. Reply with the JSON object only.",
-                },
-            ]
-        raise _InvalidOutput(f"judge {self.model!r} gave invalid output twice: {problem}")
-
-    def _parse(self, raw: str) -> tuple[dict[str, Any] | None, str]:
-        text = raw.strip()
-        if text.startswith("```"):
-            text = text.strip("`").removeprefix("json").strip()
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return None, "not JSON"
-        errors = [e.message for e in self._validator.iter_errors(data)]
-        return (None, "; ".join(errors)) if errors else (data, "")
-
-
-class _InvalidOutput(Exception):
-    pass
+        data_obj, results = await complete_structured(
+            self.client,
+            ModelRequest(
+                model=self.model,
+                messages=[
+                    {"role": "system", "content": self.system_prompt},
+                    {"role": "user", "content": data},
+                ],
+                temperature=self.temperature,
+                seed=seed,
+                api_base=self.api_base,
+                api_key_env=self.api_key_env,
+                party="judge",
+            ),
+            schema=self.rubric.verdict_schema(),
+            name="verdict",
+            reasks=self.reasks,
+        )
+        cost = sum(r.cost_usd or 0.0 for r in results)
+        return data_obj["verdict"], str(data_obj["reasoning"]), cost
 
 
 def _aggregate(kind: str, verdicts: list[Any]) -> tuple[Any, float]:

@@ -7,13 +7,11 @@ explicit ``stop`` flag and a reason, never a magic string inside the text.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from .._llm import ModelClient, ModelRequest
-from ..errors import ModelCallError
+from .._llm import ModelClient, ModelRequest, complete_structured, parse_structured
 from ..trace import AssistantMessage, Conversation, Usage, UserMessage, add_usage
 from ._base import UserTurn
 from ._persona import Persona
@@ -130,53 +128,27 @@ class LLMUser:
             for phrase in self.persona.stop.phrases:
                 if phrase.lower() in last:
                     return UserTurn(text="", stop=True, reason=f"agent said {phrase!r}")
-        messages = flipped_messages(self.persona, conversation)
+        turn, results = await complete_structured(
+            self.client,
+            ModelRequest(
+                model=self.model,
+                messages=flipped_messages(self.persona, conversation),
+                temperature=self.temperature,
+                seed=seed,
+                api_base=self.api_base,
+                api_key_env=self.api_key_env,
+                party="user",
+            ),
+            schema=TURN_SCHEMA,
+            name="user_turn",
+            reasks=self.reasks,
+        )
         usage = Usage(input_tokens=0, output_tokens=0, cost_usd=0.0)
-        problem = ""
-        for _ in range(self.reasks + 1):
-            result = await self.client.complete(
-                ModelRequest(
-                    model=self.model,
-                    messages=messages,
-                    response_format={
-                        "type": "json_schema",
-                        "json_schema": {"name": "user_turn", "schema": TURN_SCHEMA, "strict": True},
-                    },
-                    temperature=self.temperature,
-                    seed=seed,
-                    api_base=self.api_base,
-                    api_key_env=self.api_key_env,
-                    party="user",
-                )
-            )
-            add_usage(usage, result.message.usage, result.cost_usd)
-            raw = result.message.content or ""
-            turn, problem = parse_turn(raw)
-            if turn is not None:
-                return UserTurn(
-                    text=turn["message"], stop=turn["stop"], reason=turn["reason"], usage=usage
-                )
-            messages = [
-                *messages,
-                {"role": "assistant", "content": raw},
-                {
-                    "role": "user",
-                    "content": f"That was not valid: {problem}. Answer with the JSON only.",
-                },
-            ]
-        raise ModelCallError(f"user model {self.model!r} returned invalid output: {problem}")
+        for r in results:
+            add_usage(usage, r.message.usage, r.cost_usd)
+        return UserTurn(text=turn["message"], stop=turn["stop"], reason=turn["reason"], usage=usage)
 
 
 def parse_turn(raw: str) -> tuple[dict[str, Any] | None, str]:
-    """Parse and validate the model's JSON; (turn, "") or (None, what is wrong)."""
-    text = raw.strip()
-    if text.startswith("```"):
-        text = text.strip("`").removeprefix("json").strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None, "the reply is not JSON"
-    errors = [e.message for e in _VALIDATOR.iter_errors(data)]
-    if errors:
-        return None, "; ".join(errors)
-    return data, ""
+    """Parse and validate a user model's JSON; (turn, "") or (None, what is wrong)."""
+    return parse_structured(raw, _VALIDATOR)

@@ -96,7 +96,9 @@ async def test_llm_user_structured_output_and_one_reask() -> None:
     turn = await user.next_turn(conv(("user", "refund please"), ("assistant", "Order id?")), seed=7)
     assert (turn.text, turn.stop, turn.reason) == ("It is W123", False, "asked for id")
     assert len(client.requests) == 2  # the invalid answer was re-asked once
-    assert "not valid" in client.requests[1].messages[-1]["content"]
+    assert (
+        "answer was invalid: the answer is not JSON" in client.requests[1].messages[-1]["content"]
+    )
     req: ModelRequest = client.requests[0]
     assert req.party == "user" and req.seed == 7 and req.response_format is not None
     end = await user.next_turn(conv(), seed=8)
@@ -105,7 +107,7 @@ async def test_llm_user_structured_output_and_one_reask() -> None:
 
 async def test_llm_user_gives_up_after_repeated_invalid_output() -> None:
     user = LLMUser(PERSONA, model="m", client=ScriptedClient(['{"message": 1}', "{}"]))
-    with pytest.raises(ModelCallError, match="invalid output"):
+    with pytest.raises(ModelCallError, match="gave invalid output 2 times"):
         await user.next_turn(conv(), seed=0)
 
 

@@ -99,8 +99,14 @@ def build_graders(
             ForbiddenToolsGuardrail(set(cfg.forbidden_tools), dict(cfg.forbidden_arguments))
         )
     graders.extend(
-        FormatContractGuardrail(dict(c.json_schema), target=c.target, tool=c.tool)
-        for c in cfg.format_contracts
+        FormatContractGuardrail(
+            dict(c.json_schema),
+            target=c.target,
+            tool=c.tool,
+            # Score names must be unique per conversation; number the extra contracts.
+            name="guardrail.format_contract" + (f".{i + 1}" if i else ""),
+        )
+        for i, c in enumerate(cfg.format_contracts)
     )
     if cfg.signals:
         graders.extend(default_signals())

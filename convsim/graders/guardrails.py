@@ -28,14 +28,14 @@ import json
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import JsonValue
 
 from ..errors import ConfigError
-from ..trace import AssistantMessage, Conversation, SystemMessage, ToolMessage, UserMessage
+from ..trace import AssistantMessage, Conversation
 from ._base import GradeOutput, ScoreBuilder, SyncGrader, config_hash
 
 __all__ = [
@@ -58,11 +58,12 @@ __all__ = [
 # PII detection
 # ---------------------------------------------------------------------------------------
 
-PiiKind = Literal["email", "phone", "card", "iban", "ssn_us", "nino_uk"]
+PiiKind = Literal["email", "iban", "card", "ssn_us", "nino_uk", "phone"]
 """What kind of personal data a :class:`PiiMatch` is."""
 
 ALL_PII_KINDS: tuple[PiiKind, ...] = get_args(PiiKind)
-"""Every PII kind :func:`find_pii` knows, in the order overlaps are resolved."""
+"""Every PII kind :func:`find_pii` knows, in the order overlaps are resolved: an earlier
+kind wins, so a card number is never also reported as a phone number."""
 
 PII_PLACEHOLDERS: dict[PiiKind, str] = {
     "email": "[EMAIL]",
@@ -132,6 +133,7 @@ _SSN = re.compile(
     r"(?![\w-]|\.[0-9])"
 )
 _SSN_INVALID = frozenset({"078051120", "219099999"})  # published in ads, never valid
+_SSN_SHAPE = re.compile(r"[0-9]{3}([- ])[0-9]{2}\1[0-9]{4}")
 # First letter never D F I Q U V, second never D F I O Q U V, and a few prefixes are
 # reserved; the suffix is A-D.
 _NINO = re.compile(
@@ -265,7 +267,11 @@ def _finditer(kind: PiiKind, text: str) -> Iterator[tuple[int, int]]:
         ):
             low, high = _PHONE_DIGIT_LIMITS[label]
             for m in pattern.finditer(text):
-                if low <= len(_DIGIT.findall(m.group())) <= high:
+                # The 3-2-4 shape is a social security number's (valid or not), and no
+                # common phone format.
+                if low <= len(_DIGIT.findall(m.group())) <= high and not _SSN_SHAPE.fullmatch(
+                    m.group()
+                ):
                     yield m.span()
 
 
@@ -359,24 +365,35 @@ def find_pii(text: str, kinds: Collection[PiiKind] | None = None) -> list[PiiMat
 def redact_pii(text: str, kinds: Collection[PiiKind] | None = None) -> str:
     """Replace every :func:`find_pii` match with a typed placeholder such as ``[EMAIL]``.
 
+    Used before text leaves for a third-party judge, so it errs on the side of removing:
+    every other verbatim occurrence of a matched value is replaced too (even where its
+    surroundings kept it from matching, as in ``x4111111111111111``), and the result is
+    searched again until nothing is found.
+
     Args:
         text: The text to scrub.
         kinds: Restrict redaction to these kinds (default: all).
 
     Returns:
-        The text with each match replaced by its :data:`PII_PLACEHOLDERS` entry.
+        The text with each match replaced by its :data:`PII_PLACEHOLDERS` entry; no
+        :func:`find_pii` match is left in it, and no matched value appears in it.
     """
-    matches = find_pii(text, kinds)
-    if not matches:
-        return text
-    pieces: list[str] = []
-    pos = 0
-    for m in matches:
-        pieces.append(text[pos : m.start])
-        pieces.append(PII_PLACEHOLDERS[m.kind])
-        pos = m.end
-    pieces.append(text[pos:])
-    return "".join(pieces)
+    wanted = ALL_PII_KINDS if kinds is None else _check_kinds(kinds)
+    matches = _find(text, wanted)
+    while matches:
+        pieces: list[str] = []
+        pos = 0
+        for m in matches:
+            pieces.append(text[pos : m.start])
+            pieces.append(PII_PLACEHOLDERS[m.kind])
+            pos = m.end
+        pieces.append(text[pos:])
+        text = "".join(pieces)
+        for m in matches:
+            text = text.replace(m.text, PII_PLACEHOLDERS[m.kind])
+        # A placeholder can, in principle, join two pieces into something new.
+        matches = _find(text, wanted)
+    return text
 
 
 def _mask(text: str) -> str:
@@ -418,9 +435,17 @@ class PiiGuardrail:
     def grade_sync(self, conversation: Conversation) -> list[GradeOutput]:
         """Score one conversation (see the class docstring)."""
         findings: list[JsonValue] = []
-        for i, message in enumerate(conversation.messages):
-            if not isinstance(message, AssistantMessage):
-                continue
+        texts = [
+            (i, m.text)
+            for i, m in enumerate(conversation.messages)
+            if isinstance(m, AssistantMessage)
+        ]
+        # One look at all replies at once: most conversations have no "@" and no digit
+        # run that is not a date, and then no message needs a closer look.
+        joined = "\n".join(text for _, text in texts)
+        if "@" not in joined and not _windows(joined):
+            return _binary(self, conversation, findings, "findings", _pii_reason)
+        for i, text in texts:
             findings.extend(
                 {
                     "message_index": i,
@@ -429,7 +454,7 @@ class PiiGuardrail:
                     "end": m.end,
                     "text": m.text if self.include_text else _mask(m.text),
                 }
-                for m in _find(message.text, self.kinds)
+                for m in _find(text, self.kinds)
             )
         return _binary(self, conversation, findings, "findings", _pii_reason)
 
@@ -512,11 +537,12 @@ def _value_rule(value: ForbiddenValue) -> _ValueRule:
 
 
 def _short(value: JsonValue) -> JsonValue:
-    if isinstance(value, str) and len(value) > 200:
-        return value[:200] + "…"
+    # Keep details small: a long string, list or object is cut to 200 characters of text.
+    if isinstance(value, str):
+        return value if len(value) <= 200 else value[:200] + "…"
     if isinstance(value, list | dict):
         text = json.dumps(value, ensure_ascii=False)
-        return text if len(text) <= 200 else text[:200] + "…"
+        return value if len(text) <= 200 else text[:200] + "…"
     return value
 
 
@@ -627,7 +653,9 @@ class FormatContractGuardrail:
     JSON and validated (messages carrying only tool calls are skipped); with
     ``target="tool_arguments"`` the arguments of every call of ``tool`` (every tool when
     ``tool`` is None) are validated, and arguments that were not valid JSON are a
-    violation. Validation uses JSON Schema Draft 2020-12.
+    violation. Validation uses JSON Schema Draft 2020-12, with ``format`` asserted for
+    the formats jsonschema checks without extra packages (``date``, ``email``, ``ipv4``,
+    ``uuid``, ``regex``, ...).
 
     One conversation-level binary score: ``True`` when everything checked conforms
     (also when nothing was checked). ``details["violations"]`` lists ``message_index``,
@@ -674,7 +702,10 @@ class FormatContractGuardrail:
         self.tool = tool
         self.allow_code_fence = allow_code_fence
         self.name = name
-        self._validator = Draft202012Validator(schema_value)
+        # "format" is asserted ("date-time", "email", ...): a contract means it.
+        self._validator = Draft202012Validator(
+            schema_value, format_checker=Draft202012Validator.FORMAT_CHECKER
+        )
         self.version = config_hash(
             "format_contract",
             1,
@@ -687,7 +718,7 @@ class FormatContractGuardrail:
     def _errors(self, instance: Any) -> list[JsonValue]:
         errors = sorted(self._validator.iter_errors(instance), key=lambda e: list(e.path))
         return [
-            {"path": "/" + "/".join(str(p) for p in e.absolute_path), "message": e.message[:300]}
+            {"path": "".join(f"/{p}" for p in e.absolute_path), "message": e.message[:300]}
             for e in errors[:5]
         ]
 
@@ -777,7 +808,7 @@ _MONTHS = (
 )
 _NUM = r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?"
 _ORD = r"(?:st|nd|rd|th)"
-_MERIDIEM = r"(?:[AaPp])\.?[Mm]\b\.?"
+_MERIDIEM = r"[AaPp](?:\.[Mm]\.|[Mm]\b)"
 
 
 def _claim_pattern(id_pattern: str | None) -> re.Pattern[str]:
@@ -821,12 +852,9 @@ _MERIDIEM_AFTER = re.compile(r" ?([ap])\.?m(?![a-z])")
 _MERIDIEM_AFTER_CLOCK = re.compile(r"(?::[0-5][0-9])? ?([ap])\.?m(?![a-z])")
 
 
-class _Claim(NamedTuple):
-    kind: CommitmentKind
-    start: int
-    end: int
-    text: str
-    keys: tuple[Any, ...]
+# A claim: (kind, start, end, text, normalised keys). A plain tuple: claims are made
+# by the tens of thousands per second, and a named tuple costs a Python-level call.
+_Claim = tuple[CommitmentKind, int, int, str, tuple[Any, ...]]
 
 
 def _cents(number: str) -> int:
@@ -843,15 +871,15 @@ def _to_claim(text: str, m: re.Match[str]) -> _Claim | None:
     if branch == "A1":
         if g("cur")[0].isalpha() and before.isalnum():
             return None
-        return _Claim("amount", start, end, g(), (_cents(g("cn")),))
+        return ("amount", start, end, g(), (_cents(g("cn")),))
     if branch == "D2":
         if before.isalpha():
             return None
         year = int(g("my")) if g("my") else None
         key = (year, _MONTH_NUMBERS[g("mm")[:3].lower()], int(g("md")))
-        return _Claim("date", start, end, g(), (key,))
+        return ("date", start, end, g(), (key,))
     if branch == "ID":
-        return _Claim("id", start, end, g(), (g(),))
+        return ("id", start, end, g(), (g(),))
     # A digit-first claim: not inside a number, nor glued to a word ("HAT12"), except
     # the time in an ISO timestamp ("T11:36").
     if (
@@ -861,19 +889,19 @@ def _to_claim(text: str, m: re.Match[str]) -> _Claim | None:
     ):
         return None
     if branch == "A2" or branch == "A3":
-        return _Claim("amount", start, end, g(), (_cents(g("sn") or g("sn2")),))
+        return ("amount", start, end, g(), (_cents(g("sn") or g("sn2")),))
     if branch == "D1":
-        return _Claim("date", start, end, g(), ((int(g("iy")), int(g("im")), int(g("id"))),))
+        return ("date", start, end, g(), ((int(g("iy")), int(g("im")), int(g("id"))),))
     if branch == "D3":
         year = int(g("dy")) if g("dy") else None
         key = (year, _MONTH_NUMBERS[g("dm")[:3].lower()], int(g("dd")))
-        return _Claim("date", start, end, g(), (key,))
+        return ("date", start, end, g(), (key,))
     if branch == "D4":
         # A slashed date is ambiguous between US and European order: keep both readings.
         year = int(g("sy"))
         year = year + 2000 if year < 100 else year
         a, b = int(g("sa")), int(g("sb"))
-        return _Claim("date", start, end, g(), ((year, a, b), (year, b, a)))
+        return ("date", start, end, g(), ((year, a, b), (year, b, a)))
     if branch == "T1":
         hour, minute = int(g("th")), int(g("tm"))
         meridiem = g("tp")
@@ -888,51 +916,115 @@ def _to_claim(text: str, m: re.Match[str]) -> _Claim | None:
             keys = ((hour % 12) * 60 + minute, (hour % 12 + 12) * 60 + minute)
         else:
             keys = (hour * 60 + minute,)
-        return _Claim("time", start, end, g().rstrip(), keys)
+        return ("time", start, end, g().rstrip(), keys)
     hour = int(g("hh"))
     if not 1 <= hour <= 12:
         return None
     minutes = (hour % 12 + (12 if g("hp")[0] in "pP" else 0)) * 60
-    return _Claim("time", start, end, g().rstrip(), (minutes,))
+    return ("time", start, end, g().rstrip(), (minutes,))
 
 
-def _glued(ch: str, rule: str) -> bool:
-    return (rule != "" and ch.isdigit()) or (rule == "alnum" and ch.isalpha())
+def _occurs(hay: str, needle: str, letters: bool, digit_before: bool = True) -> bool:
+    """Whether ``needle`` occurs in ``hay`` not glued to a digit (or, with ``letters``, a letter).
 
-
-def _bounded(hay: str, needle: str, before: str, after: str) -> Iterator[int]:
-    """End offsets of ``needle`` in ``hay`` where its neighbours pass the boundary rules.
-
-    A rule of "digit" forbids a digit right before (or after) the match, "alnum" a letter
-    or digit, and "" checks nothing on that side.
+    ``digit_before=False`` allows a digit right before it.
     """
     size = len(needle)
     pos = hay.find(needle)
     while pos >= 0:
         end = pos + size
+        before = hay[pos - 1] if pos else " "
+        after = hay[end] if end < len(hay) else " "
         if not (
-            (pos and _glued(hay[pos - 1], before)) or (end < len(hay) and _glued(hay[end], after))
+            (digit_before and before.isdigit())
+            or after.isdigit()
+            or (letters and (before.isalpha() or after.isalpha()))
         ):
-            yield end
+            return True
         pos = hay.find(needle, pos + 1)
+    return False
+
+
+def _clock_in(hay: str, needle: str, pm: bool) -> bool:
+    """Whether the clock time ``needle`` is in ``hay`` as a whole time.
+
+    Not glued to other digits, and not marked with the other half of the day's am/pm.
+    """
+    size = len(needle)
+    pos = hay.find(needle)
+    while pos >= 0:
+        end = pos + size
+        if not ((pos and hay[pos - 1].isdigit()) or (end < len(hay) and hay[end].isdigit())):
+            meridiem = _MERIDIEM_AFTER_CLOCK.match(hay, end)
+            if meridiem is None or (meridiem.group(1) == "p") == pm:
+                return True
+        pos = hay.find(needle, pos + 1)
+    return False
+
+
+def _number_in(hay: str, needle: str) -> bool:
+    """Whether the number ``needle`` is written in ``hay``, whole.
+
+    "146" is in "-146" and "146.00", but not in "1146", "146.5", "2,146" or "146,000".
+    """
+    size = len(needle)
+    pos = hay.find(needle)
+    while pos >= 0:
+        end = pos + size
+        before = hay[pos - 1] if pos else " "
+        ok = not before.isdigit() and not (before in ".," and pos > 1 and hay[pos - 2].isdigit())
+        if ok and end < len(hay):
+            after = hay[end]
+            if after.isdigit():
+                ok = False
+            elif after in ".," and end + 1 < len(hay) and hay[end + 1].isdigit():
+                # A decimal point may only add zeros; a comma before more digits means
+                # the number goes on.
+                tail = end + 1
+                while tail < len(hay) and hay[tail].isdigit():
+                    tail += 1
+                ok = after == "." and "." not in needle and not hay[end + 1 : tail].strip("0")
+        if ok:
+            return True
+        pos = hay.find(needle, pos + 1)
+    return False
+
+
+def _number_forms(cents: int) -> tuple[str, ...]:
+    """How an amount may be written: "1234", "1,234", "1234.5" or "1234.50".
+
+    A trailing ".00" after a whole amount is allowed by :func:`_number_in`.
+    """
+    units, fraction = divmod(cents, 100)
+    if fraction == 0:
+        return (str(units), f"{units:,}") if units >= 1000 else (str(units),)
+    forms = [f"{units}.{fraction:02d}"]
+    if fraction % 10 == 0:
+        forms.append(f"{units}.{fraction // 10}")
+    if units >= 1000:
+        forms += [f"{units:,}{form[len(str(units)) :]}" for form in forms]
+    return tuple(forms)
 
 
 @functools.lru_cache(maxsize=256)
-def _numbers_of(text: str) -> frozenset[int]:
-    # Cached: the same system prompt (and often the same tool result) comes back in
-    # every conversation.
-    tokens = _SOURCE_NUMBER.findall(text)
-    numbers = {int(t) * 100 for t in tokens if t.isdigit()}
-    if len(numbers) < len(tokens):
-        for token in tokens:
-            if token.isdigit():
-                continue
-            if "," in token:
-                # "1,234" is a thousand-separated number, but "[146,167]" in compact
-                # JSON is two numbers; keep every reading.
-                numbers.update(_cents(part) for part in token.split(",") if part)
-            numbers.add(_cents(token))
-    return frozenset(numbers)
+def _numbers_of(text: str) -> frozenset[str]:
+    # Every number in a source, as written. Cached: the same system prompt (and often the
+    # same tool result) comes back in every conversation.
+    return frozenset(_SOURCE_NUMBER.findall(text))
+
+
+def _values(written: Iterable[str]) -> set[int]:
+    # Written numbers as cents. "1,234" is a thousand-separated number, but "[146,167]"
+    # in compact JSON is two numbers; keep every reading.
+    out: set[int] = set()
+    for token in written:
+        if token.isdigit():
+            out.add(int(token) * 100)
+            continue
+        if "," in token:
+            out.update(_cents(part) for part in token.split(",") if part)
+        out.add(_cents(token))
+    return out
 
 
 @functools.lru_cache(maxsize=256)
@@ -991,44 +1083,6 @@ def _field_totals(value: Any, totals: dict[str, list[int]]) -> None:
             _field_totals(v, totals)
 
 
-def _number_in(hay: str, needle: str) -> bool:
-    """Whether the number ``needle`` occurs in ``hay`` as a whole number.
-
-    "146" is not in "1146", "146.5", "2,146" or "146,000", but is in "-146" and "146.00".
-    """
-    size = len(needle)
-    pos = hay.find(needle)
-    while pos >= 0:
-        end = pos + size
-        before = hay[pos - 1] if pos else " "
-        ok = not before.isdigit() and not (before in ".," and pos > 1 and hay[pos - 2].isdigit())
-        if ok and end < len(hay):
-            after = hay[end]
-            if after.isdigit():
-                ok = False
-            elif after in ".," and end + 1 < len(hay) and hay[end + 1].isdigit():
-                # A decimal point may only add zeros; a comma before three digits is a
-                # thousands separator, so the number goes on.
-                tail = end + 1
-                while tail < len(hay) and hay[tail].isdigit():
-                    tail += 1
-                ok = after == "." and "." not in needle and hay[end + 1 : tail].strip("0") == ""
-        if ok:
-            return True
-        pos = hay.find(needle, pos + 1)
-    return False
-
-
-def _number_forms(cents: int) -> tuple[str, ...]:
-    units, fraction = divmod(cents, 100)
-    if fraction == 0:
-        return (str(units), f"{units:,}") if units >= 1000 else (str(units),)
-    forms = [f"{units}.{fraction:02d}", f"{units:,}.{fraction:02d}"]
-    if fraction % 10 == 0:
-        forms += [f"{units}.{fraction // 10}", f"{units:,}.{fraction // 10}"]
-    return tuple(dict.fromkeys(forms))
-
-
 class _Ground:
     """What the conversation has established so far; every part is built lazily.
 
@@ -1039,6 +1093,7 @@ class _Ground:
 
     __slots__ = (
         "args",
+        "calls_pending",
         "known",
         "slashes",
         "day_names",
@@ -1050,17 +1105,24 @@ class _Ground:
         "natural_pending",
         "number_pending",
         "numbers",
+        "stated_order",
+        "written",
         "totals",
     )
 
     def __init__(self) -> None:
-        self.hay = ""  # every source, lower-cased
-        self.args = ""  # short tool-call arguments (dates, times, ids), lower-cased
+        self.hay = ""  # every source, lower-cased, newest first
+        # Short tool-call arguments, lower-cased: they ground dates, times and ids, never
+        # amounts (see _short_strings).
+        self.args = ""
+        self.calls_pending: list[AssistantMessage] = []
         self.known: set[tuple[str, tuple[Any, ...]]] = set()  # claims already grounded
         self.slashes = False  # whether any source has a "/" (slashed dates are rare)
         self.number_pending: list[str] = []
-        self.numbers: set[int] = set()
+        self.written: set[str] = set()  # every number in the sources, as written
+        self.numbers: set[int] | None = None  # the same as cents, built on demand
         self.derived: set[int] = set()  # grounded amounts the agent has already stated
+        self.stated_order: list[int] = []  # the same, in the order stated
         self.json_pending: list[str] = []
         self.totals: set[int] = set()  # per-field totals of tool results' JSON
         self.natural_pending: list[str] = []
@@ -1069,17 +1131,13 @@ class _Ground:
         self.hours: set[int] = set()  # "4 pm", in minutes after midnight
 
     def add(self, texts: list[str], json_texts: list[str], natural: list[str]) -> None:
-        self.hay = "\n".join([self.hay, *(t.lower() for t in texts)])
+        # Newest first: an agent mostly quotes the latest tool result, and ``find`` stops
+        # at the first hit.
+        self.hay = "\n".join([*(t.lower() for t in reversed(texts)), self.hay])
         self.slashes = self.slashes or any("/" in t for t in texts)
         self.number_pending.extend(texts)
         self.json_pending.extend(json_texts)
         self.natural_pending.extend(natural)
-
-    def add_arguments(self, values: list[str]) -> None:
-        # Dates, times and ids only: arguments never ground an amount (see _short_strings).
-        if values:
-            self.args = "\n".join([self.args, *(v.lower() for v in values)])
-            self.slashes = self.slashes or any("/" in v for v in values)
 
     def _fold_natural(self) -> None:
         for text in self.natural_pending:
@@ -1089,49 +1147,82 @@ class _Ground:
             self.hours |= hours
         self.natural_pending.clear()
 
-    def _find(self, needle: str, before: str, after: str) -> Iterator[tuple[str, int]]:
-        for hay in (self.hay, self.args):
-            for end in _bounded(hay, needle, before, after):
-                yield hay, end
+    def _fold_arguments(self) -> None:
+        # Tool-call arguments are read only when the sources alone do not ground a claim.
+        if not self.calls_pending:
+            return
+        values: list[str] = []
+        for message in self.calls_pending:
+            for call in message.tool_calls:
+                if call.arguments is not None:
+                    _short_strings(call.arguments, values)
+        self.calls_pending.clear()
+        if values:
+            self.args = "\n".join([self.args, *(v.lower() for v in values)])
+            self.slashes = self.slashes or any("/" in v for v in values)
 
     def has_id(self, claim: str) -> bool:
-        return next(self._find(claim.lower(), "alnum", "alnum"), None) is not None
+        needle = claim.lower()
+        if _occurs(self.hay, needle, True):
+            return True
+        self._fold_arguments()
+        return bool(self.args) and _occurs(self.args, needle, True)
+
+    def _date_in(self, hay: str, valid: list[tuple[int | None, int, int]]) -> bool:
+        for year, month, day in valid:
+            # A date without a year matches the month and day of an ISO date in any year.
+            if year is not None:
+                if _occurs(hay, f"{year:04d}-{month:02d}-{day:02d}", False):
+                    return True
+            elif _occurs(hay, f"-{month:02d}-{day:02d}", False, digit_before=False):
+                return True
+            if self.slashes and (
+                _occurs(hay, f"{month}/{day}/", False)
+                or _occurs(hay, f"{month:02d}/{day:02d}/", False)
+            ):
+                return True
+        return False
 
     def has_date(self, keys: tuple[tuple[int | None, int, int], ...]) -> bool:
         valid = [(y, m, d) for y, m, d in keys if 1 <= m <= 12 and 1 <= d <= 31]
-        for year, month, day in valid:
-            # A date without a year matches the month and day of an ISO date in any year.
-            iso, before = (
-                (f"{year:04d}-{month:02d}-{day:02d}", "digit")
-                if year is not None
-                else (f"-{month:02d}-{day:02d}", "")
-            )
-            if next(self._find(iso, before, "digit"), None) is not None:
-                return True
-            if self.slashes:
-                for slashed in (f"{month}/{day}/", f"{month:02d}/{day:02d}/"):
-                    if next(self._find(slashed, "digit", ""), None) is not None:
-                        return True
+        if self._date_in(self.hay, valid):
+            return True
+        self._fold_arguments()
+        if self.args and self._date_in(self.args, valid):
+            return True
         if self.natural_pending:
             self._fold_natural()
         return any((m, d) in self.day_names or d in self.days for _, m, d in valid)
 
-    def has_time(self, keys: tuple[int, ...]) -> bool:
+    @staticmethod
+    def _time_in(hay: str, keys: tuple[int, ...]) -> bool:
         for minutes in keys:
             hour, minute = divmod(minutes, 60)
             # The 24-hour clock ("16:00", "04:00:00") means exactly this time, while
             # "4:00" means 04:00 or 16:00 unless am/pm says which.
-            for needle in (f"{hour:02d}:{minute:02d}", f"{hour % 12 or 12}:{minute:02d}"):
-                for hay, end in self._find(needle, "digit", "digit"):
-                    meridiem = _MERIDIEM_AFTER_CLOCK.match(hay, end)
-                    if meridiem is None or (meridiem.group(1) == "p") == (hour >= 12):
-                        return True
+            pm = hour >= 12
+            if _clock_in(hay, f"{hour:02d}:{minute:02d}", pm) or (
+                (hour < 10 or hour > 12) and _clock_in(hay, f"{hour % 12 or 12}:{minute:02d}", pm)
+            ):
+                return True
+        return False
+
+    def has_time(self, keys: tuple[int, ...]) -> bool:
+        if self._time_in(self.hay, keys):
+            return True
+        self._fold_arguments()
+        if self.args and self._time_in(self.args, keys):
+            return True
         if self.natural_pending:
             self._fold_natural()
         return any(minutes in self.hours for minutes in keys)
 
     def _mentions(self, cents: int) -> bool:
-        return any(_number_in(self.hay, form) for form in _number_forms(cents))
+        hay = self.hay
+        for form in _number_forms(cents):
+            if _number_in(hay, form):
+                return True
+        return False
 
     def has_amount(self, cents: int, arithmetic: bool, stated: Sequence[int]) -> bool:
         derived = self.derived
@@ -1147,16 +1238,20 @@ class _Ground:
             if k and total == cents:
                 return True
         # Sum (cents = a + b) or difference (cents = a - b) of an amount the agent
-        # already grounded and any grounded number: "$120 fare + $50 bag = $170".
-        for a in derived:
+        # already grounded and any grounded number: "$120 fare + $50 bag = $170". The
+        # latest amounts are the likeliest operands.
+        for a in reversed(self.stated_order):
             for b in (cents - a, a - cents):
                 if b > 0 and (b in derived or self._mentions(b)):
                     return True
         # The same for any two numbers in the sources.
         if self.number_pending:
             for text in self.number_pending:
-                self.numbers |= _numbers_of(text)
+                self.written |= _numbers_of(text)
             self.number_pending.clear()
+            self.numbers = None
+        if self.numbers is None:
+            self.numbers = _values(self.written)
         numbers = self.numbers
         for a in numbers:
             if (cents - a) in numbers or (a - cents) in numbers:
@@ -1287,17 +1382,18 @@ class CommitmentGuardrail:
         kinds = self.kinds
         has_digit = _DIGIT.search(text) is not None
         if has_digit and self._pattern is not None:
+            every_kind = len(kinds) == 4
             for m in self._pattern.finditer(text):
                 claim = _to_claim(text, m)
-                if claim is not None and claim.kind in kinds:
+                if claim is not None and (every_kind or claim[0] in kinds):
                     out.append(claim)
         if self._separate_ids and (has_digit or not self._ids_need_digit):
-            taken = [(c.start, c.end) for c in out]
+            taken = [(c[1], c[2]) for c in out]
             for m in self.id_pattern.finditer(text):
                 s, e = m.span()
                 if all(e <= a or s >= b for a, b in taken):
-                    out.append(_Claim("id", s, e, m.group(), (m.group(),)))
-            out.sort(key=lambda c: c.start)
+                    out.append(("id", s, e, m.group(), (m.group(),)))
+            out.sort(key=lambda c: c[1])
         return out
 
     def grade_sync(self, conversation: Conversation) -> list[GradeOutput]:
@@ -1311,8 +1407,22 @@ class CommitmentGuardrail:
         pending_json: list[str] = []
         pending_natural: list[str] = []
         pending_calls: list[AssistantMessage] = []
+        in_system = self.ground_in_system
         for i, message in enumerate(conversation.messages):
-            if isinstance(message, AssistantMessage):
+            role = message.role
+            if role != "assistant":
+                if role == "system" and not in_system:
+                    continue
+                text = message.content if message.parts is None else message.text
+                if not text:
+                    continue
+                pending.append(text)
+                first = text[:1] if not text[:1].isspace() else text.lstrip()[:1]
+                if role == "tool" and first in ("{", "["):
+                    pending_json.append(text)
+                else:
+                    pending_natural.append(text)
+            elif isinstance(message, AssistantMessage):
                 if message.tool_calls and self.ground_in_arguments:
                     pending_calls.append(message)
                 text = message.content if message.parts is None else message.text
@@ -1327,55 +1437,42 @@ class CommitmentGuardrail:
                     ground.add(pending, pending_json, pending_natural)
                     pending, pending_json, pending_natural = [], [], []
                 if pending_calls:
-                    values: list[str] = []
-                    for m in pending_calls:
-                        for call in m.tool_calls:
-                            if call.arguments is not None:
-                                _short_strings(call.arguments, values)
-                    ground.add_arguments(values)
+                    ground.calls_pending.extend(pending_calls)
                     pending_calls.clear()
                 stated: list[int] = []
                 known = ground.known
-                for claim in claims:
+                for kind, start, end, claimed, keys in claims:
                     checked += 1
                     # The ground only grows, so a claim grounded once stays grounded.
-                    memo = (claim.kind, claim.keys)
-                    if memo in known and claim.kind != "amount":
-                        continue
-                    if claim.kind == "amount":
-                        ok = ground.has_amount(claim.keys[0], self.arithmetic, stated)
+                    if kind == "amount":
+                        cents = keys[0]
+                        ok = ground.has_amount(cents, self.arithmetic, stated)
                         if ok:
-                            stated.append(claim.keys[0])
-                            ground.derived.add(claim.keys[0])
-                    elif claim.kind == "date":
-                        ok = ground.has_date(claim.keys)
-                    elif claim.kind == "time":
-                        ok = ground.has_time(claim.keys)
+                            stated.append(cents)
+                            if cents not in ground.derived:
+                                ground.derived.add(cents)
+                                ground.stated_order.append(cents)
+                    elif (kind, keys) in known:
+                        continue
+                    elif kind == "date":
+                        ok = ground.has_date(keys)
+                    elif kind == "time":
+                        ok = ground.has_time(keys)
                     else:
-                        ok = ground.has_id(claim.keys[0])
+                        ok = ground.has_id(keys[0])
                     if ok:
-                        known.add(memo)
+                        if kind != "amount":
+                            known.add((kind, keys))
                     else:
                         ungrounded.append(
                             {
                                 "message_index": i,
-                                "kind": claim.kind,
-                                "text": claim.text,
-                                "start": claim.start,
-                                "end": claim.end,
+                                "kind": kind,
+                                "text": claimed,
+                                "start": start,
+                                "end": end,
                             }
                         )
-            elif isinstance(message, UserMessage | ToolMessage) or (
-                self.ground_in_system and isinstance(message, SystemMessage)
-            ):
-                text = message.text
-                if not text:
-                    continue
-                pending.append(text)
-                if isinstance(message, ToolMessage) and text.lstrip()[:1] in ("{", "["):
-                    pending_json.append(text)
-                else:
-                    pending_natural.append(text)
         return _binary(
             self, conversation, ungrounded, "ungrounded", _commitment_reason, checked=checked
         )

@@ -5,7 +5,7 @@ Every grader here is a :class:`~convsim.graders._base.SyncGrader` whose scores a
 verdict**: a binary signal is ``True`` when the signal is **present**
 (``signal.frustration`` True means the user showed frustration), so for most signals a
 lower rate is better. ``Score.details["matches"]`` names the message indices and the
-matched text (lower-cased for the phrase-based signals).
+matched text.
 
 The detectors are English-language heuristics built to run on all production traffic:
 literal anchors found with ``str.find``, short regexes checked only at those anchors,
@@ -13,6 +13,10 @@ and word-set similarity. They trade recall for few false positives on polite tex
 Simulator stop markers such as ``###STOP###`` are removed from user text before any
 check, and a user message holding only a stop marker counts as the user closing the
 conversation.
+
+The graders that read user text share one lower-cased copy of it, cached for the last
+conversation graded (keyed on the message contents themselves), so running them
+together reads the text once.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ import re
 from bisect import bisect_right
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from operator import is_
 from typing import Final
 
 from pydantic import JsonValue
 
-from ..trace import AssistantMessage, Conversation, UserMessage
+from ..trace import AssistantMessage, Conversation, Message, UserMessage
 from ._base import GradeOutput, ScoreBuilder, SyncGrader, config_hash
 
 __all__ = [
@@ -71,6 +76,11 @@ def _strip_markers(text: str) -> str:
     return text.strip()
 
 
+_last_view: (
+    tuple[Conversation, tuple[Message, ...], dict[int, tuple[object, object]], _UserText] | None
+) = None
+
+
 @dataclass(slots=True)
 class _UserText:
     """Every user message with text, lower-cased and joined, to search in one go."""
@@ -79,28 +89,56 @@ class _UserText:
     """Message index of each piece."""
     pieces: list[str]
     """The text of each piece, stop markers removed."""
+    lowers: list[str]
+    """Each piece lower-cased, curly apostrophes made straight."""
     starts: list[int]
     """Offset of each piece in ``lower``."""
     lower: str
-    """The pieces lower-cased (curly apostrophes made straight), joined by newlines."""
+    """The lower-cased pieces joined by newlines."""
 
     @classmethod
     def of(cls, conversation: Conversation) -> _UserText:
+        """The view of ``conversation``, shared by the signal graders that read it."""
+        global _last_view
+        # Four graders read the same user text one after another; build it once. The
+        # cache key holds the message objects and the user messages' contents
+        # themselves, so a replaced or edited message is never served from the cache.
+        messages = tuple(conversation.messages)
+        cached = _last_view
+        if (
+            cached is not None
+            and cached[0] is conversation
+            and len(cached[1]) == len(messages)
+            and all(map(is_, cached[1], messages))
+        ):
+            contents = cached[2]
+            view = cached[3]
+            if all(
+                messages[i].content is content and messages[i].parts is parts
+                for i, (content, parts) in contents.items()
+            ):
+                return view
+        users: dict[int, tuple[object, object]] = {
+            i: (m.content, m.parts) for i, m in enumerate(messages) if isinstance(m, UserMessage)
+        }
         indices: list[int] = []
         pieces: list[str] = []
-        for i, m in enumerate(conversation.messages):
-            if isinstance(m, UserMessage):
-                text = _strip_markers(m.content if m.parts is None and m.content else m.text)
-                if text:
-                    indices.append(i)
-                    pieces.append(text)
+        for i, (content, parts) in users.items():
+            text = _strip_markers(
+                content if parts is None and isinstance(content, str) else messages[i].text
+            )
+            if text:
+                indices.append(i)
+                pieces.append(text)
         lowers = [p.lower().replace("’", "'") for p in pieces]
         starts: list[int] = []
         pos = 0
         for low in lowers:
             starts.append(pos)
             pos += len(low) + 1
-        return cls(indices, pieces, starts, "\n".join(lowers))
+        view = cls(indices, pieces, lowers, starts, "\n".join(lowers))
+        _last_view = (conversation, messages, users, view)
+        return view
 
     def locate(self, pos: int) -> int:
         """Which piece the offset ``pos`` of ``lower`` falls in."""
@@ -235,7 +273,7 @@ def _try(
 
 # -- rephrase / retry ------------------------------------------------------------------
 
-_PUNCTUATION_CHARS = "\"'’.,!?;:()[]{}<>*_-"
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _STOPWORDS = frozenset(
     """a an the i me my mine we us our you your yours it its it's this that these those
     is are was were be been am do does did have has had can could would will shall should
@@ -275,21 +313,17 @@ class RephraseSignal:
     def grade_sync(self, conversation: Conversation) -> list[GradeOutput]:
         """Score one conversation (see the class docstring)."""
         hits: list[JsonValue] = []
-        previous: tuple[int, set[str]] | None = None
-        for i, m in enumerate(conversation.messages):
-            if not isinstance(m, UserMessage):
-                continue
-            text = _strip_markers(m.text)
-            if not text:
-                continue
-            words = {w.strip(_PUNCTUATION_CHARS) for w in text.lower().replace("-", " ").split()}
-            words -= _STOPWORDS
-            words.discard("")
+        previous: tuple[int, frozenset[str]] | None = None
+        view = _UserText.of(conversation)
+        for i, text, low in zip(view.indices, view.pieces, view.lowers, strict=True):
+            words = frozenset(_WORD.findall(low)) - _STOPWORDS
             if previous is not None and len(words) >= self.min_words:
                 j, before = previous
-                small, large = sorted((len(words), len(before)))
+                size, size_before = len(words), len(before)
                 # Jaccard is at most small/large; skip the set work when that bound misses.
-                if len(before) >= self.min_words and small >= self.threshold * large:
+                if size_before >= self.min_words and (
+                    min(size, size_before) >= self.threshold * max(size, size_before)
+                ):
                     similarity = len(words & before) / len(words | before)
                     if similarity >= self.threshold:
                         hits.append(
@@ -312,7 +346,7 @@ class RephraseSignal:
 
 # -- correction ------------------------------------------------------------------------
 
-_THAT_IS = r"(?:that|it|this)(?:'s| is| was) "
+_THAT_IS = r"\b(?:that|it|this)(?:'s| is| was) "
 _HEDGES = (
     "only just merely simply sure certain entirely quite exactly really too that much yet "
     "necessarily"
@@ -327,8 +361,8 @@ _CORRECTION_RULES: tuple[_Rule, ...] = (
     _Rule(
         "wrong",
         before=re.compile(
-            rf"(?:{_THAT_IS}(?:the |all )?|you(?:'ve|'re| have| are)? (?:[a-z]+ )?(?:the )?"
-            r"|you got (?:it|that|me|this) )$"
+            rf"(?:{_THAT_IS}(?:the |all )?|\byou(?:'ve|'re| have| are)? (?:[a-z]+ )?(?:the )?"
+            r"|\byou got (?:it|that|me|this) )$"
         ),
     ),
     _Rule("incorrect", before=re.compile(_THAT_IS + "$")),
@@ -336,8 +370,8 @@ _CORRECTION_RULES: tuple[_Rule, ...] = (
     _Rule("i didn't", re.compile(r"i didn't (?:say|ask|mean|want|request)\b")),
     _Rule("i did not", re.compile(r"i did not (?:say|ask|mean|want|request)\b")),
     _Rule("i never", re.compile(r"i never (?:said|asked|meant|wanted|requested)\b")),
-    _Rule("misunderstood", before=re.compile(r"you(?:'ve| have)? $")),
-    _Rule("misheard", before=re.compile(r"you(?:'ve| have)? $")),
+    _Rule("misunderstood", before=re.compile(r"\byou(?:'ve| have)? $")),
+    _Rule("misheard", before=re.compile(r"\byou(?:'ve| have)? $")),
     # "not X but Y" at a clause start or after "it's" / "I said" / "I want"; never
     # after a hedge ("I'm not entirely sure, but I think...").
     _Rule(
@@ -347,7 +381,7 @@ _CORRECTION_RULES: tuple[_Rule, ...] = (
             r"(?:the |a |an |my |rather )?[\w-]+"
         ),
         before=re.compile(
-            r"(?:no,? |it(?:'s| is| was) |i (?:said|meant|want(?:ed)?|need(?:ed)?|asked for) )$"
+            r"\b(?:no,? |it(?:'s| is| was) |i (?:said|meant|want(?:ed)?|need(?:ed)?|asked for) )$"
         ),
         clause_start=True,
     ),
@@ -394,27 +428,37 @@ class CorrectionSignal:
 
 # -- frustration -----------------------------------------------------------------------
 
-# Word stems (any ending) and whole words or phrases that voice frustration, including
-# mild profanity.
+# Word stems (any ending), whole words, and phrases (an anchor word and the pattern that
+# must follow it) that voice frustration, including mild profanity. Every phrase hangs
+# off one anchor, since each anchor costs a scan of the text.
 _FRUSTRATION_STEMS = (
     "frustrat annoy irritat ridiculous absurd unacceptabl outrageous useless pointless "
     "hopeless horrible pathetic incompeten disappoint infuriat furious damn shit fuck "
-    "f*ck bullshit pissed"
+    "f*ck bullshit pissed crap"
 ).split()
-_FRUSTRATION_WORDS = (
-    "terrible|awful|worst|angry|upset|fed up|fed-up|sick of|sick and tired|tired of|"
-    "waste of time|waste of my time|wasting my time|not helpful|unhelpful|"
-    "are you kidding|are you serious|are you even listening|are you a bot|"
-    "you're not listening|you are not listening|not listening|give me a break|"
-    "for the third time|for the fourth time|for the fifth time|for the hundredth time|"
-    "how many times|i already told you|i've already told you|i have already told you|"
-    "i already said|i already explained|i already gave|dammit|crap|crappy|wtf|ffs|"
-    "screw this|screw you|screw it|what the hell|hell no"
-).split("|")
-_FRUSTRATION_RULES = tuple(
-    [_Rule(s, stem=True) for s in _FRUSTRATION_STEMS] + [_Rule(w) for w in _FRUSTRATION_WORDS]
+_FRUSTRATION_WORDS = "terrible awful worst angry upset unhelpful wtf ffs".split()
+_FRUSTRATION_PHRASES = {
+    "fed": r"fed[ -]up\b",
+    "sick": r"sick (?:of|and tired)\b",
+    "tired": r"tired of\b",
+    "wast": r"wast(?:e of (?:my )?time|ing my time)\b",
+    "not": r"not (?:helpful|listening)\b",
+    "are you": r"are you (?:kidding|serious|even listening|a bot)\b",
+    "give me": r"give me a break\b",
+    "for the": r"for the (?:third|fourth|fifth|tenth|hundredth|last) time\b",
+    "how many": r"how many times\b",
+    "already": r"already (?:told|said|explained|gave|asked)\b",
+    "screw": r"screw (?:this|you|it)\b",
+    "hell": r"hell no\b",
+    "what the": r"what the hell\b",
+}
+_FRUSTRATION_RULES = (
+    *(_Rule(stem, stem=True) for stem in _FRUSTRATION_STEMS),
+    *(_Rule(word) for word in _FRUSTRATION_WORDS),
+    *(_Rule(anchor, re.compile(pattern)) for anchor, pattern in _FRUSTRATION_PHRASES.items()),
 )
-_NEGATED = re.compile(r"\b(?:not|never|no|n't|isn't|wasn't)\s+(?:\w+\s+)?$")
+# "n't" has no word boundary before it ("don't"), so it stands outside the \b group.
+_NEGATED = re.compile(r"(?:\b(?:not|never|no)|n't)\s+(?:\w+\s+){0,2}$")
 _PUNCTUATION = re.compile(r"!{3,}|\?{2,}|[!?]*(?:\?!|!\?)[!?]*")
 _SHOUT = re.compile(r"[A-Z]{2,}(?:[ ,.!?']+[A-Z]{2,}\b){2,}")
 _POLITE = re.compile(
@@ -457,9 +501,8 @@ class FrustrationSignal:
     name = "signal.frustration"
     version = config_hash(
         "frustration",
-        2,
-        _FRUSTRATION_STEMS,
-        _FRUSTRATION_WORDS,
+        3,
+        _FRUSTRATION_RULES,
         _NEGATED.pattern,
         _PUNCTUATION.pattern,
         _SHOUT.pattern,
@@ -473,6 +516,18 @@ class FrustrationSignal:
         by_message = _scan(view, _FRUSTRATION_RULES, _NEGATED, 24)
         for hit in by_message.values():
             hit["cue"] = "lexicon"
+        # Shouting and insistent punctuation are rare: one look at all the text decides
+        # whether any message needs a closer one.
+        joined = "\n".join(view.pieces)
+        punctuation = "!!!" in joined or "??" in joined or "?!" in joined or "!?" in joined
+        if not punctuation and _shouting(joined) is None:
+            return _emit(
+                self,
+                conversation,
+                [by_message[i] for i in sorted(by_message)],
+                "frustration in {n} user message(s)",
+                "no frustration cues",
+            )
         for n, piece in enumerate(view.pieces):
             index = view.indices[n]
             if index in by_message:
@@ -511,7 +566,7 @@ _PEOPLE = (
 # What comes before a person word in a request: "speak to a (real) ...", "transfer me to
 # a ...", "I want a ...".
 _ESCALATION_BEFORE = re.compile(
-    r"(?:(?:speak|talk|chat)(?:ing)? (?:to|with) "
+    r"\b(?:(?:speak|talk|chat)(?:ing)? (?:to|with) "
     r"|(?:connect|transfer|put|patch|pass|hand|send|escalate|get) me (?:[a-z]+ ){0,2}?"
     r"(?:to |with |through to |over to )?"
     r"|(?:want|need|request|demand|like|get) (?:to (?:have|speak to|talk to) )?)"
@@ -525,7 +580,8 @@ _ESCALATION_RULES: tuple[_Rule, ...] = (
     _Rule("escalat", stem=True),
 )
 _ESCALATION_NEGATION = re.compile(
-    r"\b(?:not|never|without|rather not|no need|n't|avoid|instead of)\b|\bif (?:needed|necessary)\b"
+    r"\b(?:not|never|without|rather not|no need|avoid|instead of)\b|n't\b"
+    r"|\bif (?:needed|necessary)\b"
 )
 _BARE_REQUEST = frozenset(
     f"{word}{tail}"
@@ -682,6 +738,17 @@ class AbandonmentSignal:
 _LOOP_KEY_CHARS = 48
 
 
+@dataclass(slots=True)
+class _LoopText:
+    """The first text of a cluster of (near-)identical agent texts."""
+
+    text: str
+    words: frozenset[str] | None
+    """Its lower-cased word set, built when first needed."""
+    indices: list[int]
+    """Messages in the cluster."""
+
+
 class LoopSignal:
     """The agent goes in circles (``signal.loop``).
 
@@ -714,7 +781,7 @@ class LoopSignal:
         self,
         min_duplicate_texts: int = 2,
         min_identical_calls: int = 3,
-        threshold: float = 0.9,
+        threshold: float = 0.8,
         min_words: int = 4,
     ) -> None:
         self.min_duplicate_texts = min_duplicate_texts
@@ -725,21 +792,28 @@ class LoopSignal:
             "loop", 3, min_duplicate_texts, min_identical_calls, threshold, min_words
         )
 
-    def _similar(self, a: str, b: str) -> bool:
-        small, large = sorted((len(a), len(b)))
+    def _similar(self, words: frozenset[str], size: int, other: _LoopText) -> bool:
+        small, large = sorted((size, len(other.text)))
         if small < self.threshold * large:
             return False
-        words_a, words_b = frozenset(a.lower().split()), frozenset(b.lower().split())
-        if words_a == words_b:
+        if other.words is None:
+            other.words = frozenset(other.text.lower().split())
+        if words == other.words:
             return True
-        if min(len(words_a), len(words_b)) < self.min_words:
+        size_a, size_b = len(words), len(other.words)
+        if min(size_a, size_b) < self.min_words or min(size_a, size_b) < self.threshold * max(
+            size_a, size_b
+        ):
             return False
-        return len(words_a & words_b) >= self.threshold * len(words_a | words_b)
+        shared = len(words & other.words)
+        return shared >= self.threshold * (size_a + size_b - shared)
 
     def grade_sync(self, conversation: Conversation) -> list[GradeOutput]:
         """Score one conversation (see the class docstring)."""
-        clusters: list[tuple[str, list[int]]] = []  # first text, message indices
-        by_key: dict[str, list[int]] = {}  # start or end of a text -> cluster numbers
+        clusters: list[_LoopText] = []
+        # Cluster numbers by the lower-cased start and end of their first text.
+        by_head: dict[str, list[int]] = {}
+        by_tail: dict[str, list[int]] = {}
         calls: dict[tuple[str, str], list[int]] = {}
         for i, m in enumerate(conversation.messages):
             if not isinstance(m, AssistantMessage):
@@ -751,30 +825,47 @@ class LoopSignal:
                     repr(call.arguments) if call.arguments is not None else call.arguments_raw or ""
                 )
                 calls.setdefault((call.name, arguments), []).append(i)
-            text = (m.text if m.parts is not None else (m.content or "")).strip()
+            text = m.text if m.parts is not None else m.content
             if not text:
                 continue
-            head = "<" + text[:_LOOP_KEY_CHARS].lower()
-            tail = ">" + text[-_LOOP_KEY_CHARS:].lower()
-            candidates = by_key.get(head, []) + by_key.get(tail, [])
-            for n in candidates:
-                if self._similar(text, clusters[n][0]):
-                    clusters[n][1].append(i)
-                    break
-            else:
+            if text[0].isspace() or text[-1].isspace():
+                text = text.strip()
+                if not text:
+                    continue
+            head = text[:_LOOP_KEY_CHARS].lower()
+            tail = text[-_LOOP_KEY_CHARS:].lower()
+            same_head = by_head.get(head)
+            same_tail = by_tail.get(tail)
+            found = False
+            words: frozenset[str] | None = None
+            if same_head is not None or same_tail is not None:
+                # Word sets are built only for texts that share a start or an end.
+                words = frozenset(text.lower().split())
+                for n in (*(same_head or ()), *(same_tail or ())):
+                    if self._similar(words, len(text), clusters[n]):
+                        clusters[n].indices.append(i)
+                        found = True
+                        break
+            if not found:
                 n = len(clusters)
-                clusters.append((text, [i]))
-                by_key.setdefault(head, []).append(n)
-                by_key.setdefault(tail, []).append(n)
+                clusters.append(_LoopText(text, words, [i]))
+                if same_head is None:
+                    by_head[head] = [n]
+                else:
+                    same_head.append(n)
+                if same_tail is None:
+                    by_tail[tail] = [n]
+                else:
+                    same_tail.append(n)
         hits: list[JsonValue] = [
             {
                 "type": "text",
-                "text": _clip(text),
-                "message_indices": list(indices),
-                "count": len(indices),
+                "text": _clip(cluster.text),
+                "message_indices": list(cluster.indices),
+                "count": len(cluster.indices),
             }
-            for text, indices in clusters
-            if len(indices) >= self.min_duplicate_texts
+            for cluster in clusters
+            if len(cluster.indices) >= self.min_duplicate_texts
         ]
         hits.extend(
             {

@@ -85,8 +85,8 @@ async def test_faults_change_nothing_but_retries(tmp_path: Path) -> None:
     with FakeOpenAIServer() as clean:
         agent = HttpAgent(clean.url, timeout=2.0, retry=retry)
         await simulate(config("clean"), PERSONAS, agent, store=store, user_factory=users)
-    with FakeOpenAIServer(fault_rate=0.2, seed=11, hang_seconds=0.5) as faulty:
-        agent = HttpAgent(faulty.url, timeout=0.2, retry=retry)
+    with FakeOpenAIServer(fault_rate=0.2, seed=11, hang_seconds=1.5) as faulty:
+        agent = HttpAgent(faulty.url, timeout=0.75, retry=retry)
         summary = await simulate(config("faulty"), PERSONAS, agent, store=store, user_factory=users)
         injected = dict(faulty.injected)
     assert set(injected) == {"429", "500", "timeout", "malformed"}

@@ -342,9 +342,29 @@ def _drift(
         paths[label] = path
     result.files.update({f"window_{k}": v for k, v in paths.items()})
     result.numbers["windows"] = {k: len({s.conversation_id for s in v}) for k, v in windows.items()}
+
+    from ._assets import shipped
+    from .graders import load_rubrics
+    from .reports.drift import drift_html
+    from .stats.drift import Window, compare_windows, min_effects_from_rubrics
+
+    report = compare_windows(
+        Window.from_scores(windows["2026-W47"], "2026-W47"),
+        Window.from_scores(windows["2026-W48"], "2026-W48"),
+        by=("intent",),
+        min_effects=min_effects_from_rubrics(load_rubrics(shipped("rubrics"))),
+    )
+    html, js, md = (result.out / f"drift.{ext}" for ext in ("html", "json", "md"))
+    html.write_text(drift_html(report), encoding="utf-8")
+    js.write_text(report.to_json(), encoding="utf-8")
+    md.write_text(report.to_markdown(), encoding="utf-8")
+    result.files.update(drift_html=html, drift_json=js, drift_md=md)
+    alarms = [f"{a.metric} ({a.cohort_label})" for a in report.alarms]
+    result.numbers["drift_alarms"] = alarms
     result.say(
-        "6. built two weekly windows of 1,200 conversations each (resampled from the graded data); "
-        "week 2 has an injected regression on cancellations"
+        "6. compared two weekly windows of 1,200 conversations (resampled from the graded data; "
+        "week 2 has an injected regression on cancellations): "
+        f"{len(alarms)} alarm(s): {', '.join(alarms) or 'none'} -> {html}"
     )
     return windows
 

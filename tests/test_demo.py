@@ -32,13 +32,29 @@ def test_demo_reproduces_the_recorded_results(demo: dict[str, object]) -> None:
     assert numbers["simulated"]["passed"] == numbers["simulated"]["conversations"] == 10
     assert numbers["replay"]["diverged"] > 0
     assert numbers["review"] == {"queued": 10, "harvested": 1}
+    # The injected regression (cancellations, week 2) is exactly what drift flags.
+    assert numbers["drift_alarms"] == [
+        "rubric.goal_completion (intent=cancel)",
+        "rubric.tone (intent=cancel)",
+    ]
     assert numbers["grader_failures"] == 0
 
 
 def test_demo_leaves_files_and_reports_that_render(demo: dict[str, object], tmp_path: Path) -> None:
     files = demo["files"]
     assert isinstance(files, dict)
-    for key in ("traces", "scores", "pass_k", "simulated", "replay_html", "dataset", "store"):
+    for key in (
+        "traces",
+        "scores",
+        "pass_k",
+        "simulated",
+        "replay_html",
+        "drift_html",
+        "drift_json",
+        "drift_md",
+        "dataset",
+        "store",
+    ):
         assert Path(files[key]).stat().st_size > 0, key
     stdout = str(demo["stdout"])
     assert "open the reports:" in stdout

@@ -11,7 +11,9 @@ import click
 from .._version import __version__
 from ..errors import ConvsimError
 from ._common import UsageFailure
+from .compare import compare_cmd
 from .demo import demo_cmd
+from .drift import drift_cmd
 from .export import export_cmd
 from .grade import grade_cmd
 from .import_ import import_cmd
@@ -46,7 +48,9 @@ def cli() -> None:
 
 
 for _command in (
+    compare_cmd,
     demo_cmd,
+    drift_cmd,
     export_cmd,
     grade_cmd,
     harvest_cmd,

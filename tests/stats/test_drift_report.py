@@ -1,0 +1,505 @@
+"""compare_windows end to end: windows, alarms, families, judge guard, report output."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from convsim.stats.drift import (
+    ALL,
+    MIX_METRIC,
+    JudgeConfig,
+    ScoreArrays,
+    Window,
+    compare_windows,
+    min_effects_from_rubrics,
+)
+from convsim.trace import Score, ScoreKind
+
+JUDGE_A = JudgeConfig("judge-a", "p1", "1")
+JUDGE_B = JudgeConfig("judge-b", "p2", "1")
+
+
+def binary_window(
+    label: str,
+    rates: dict[str, float],
+    n: int,
+    seed: int,
+    *,
+    judge: JudgeConfig = JUDGE_A,
+    name: str = "pass",
+) -> Window:
+    """``n`` conversations per vertical with the given pass rates (exact counts)."""
+    rng = np.random.default_rng(seed)
+    vals: list[np.ndarray] = []
+    tags: list[str] = []
+    for vertical, rate in rates.items():
+        k = round(rate * n)
+        v = np.r_[np.ones(k), np.zeros(n - k)]
+        rng.shuffle(v)
+        vals.append(v)
+        tags += [vertical] * n
+    values = np.concatenate(vals)
+    return Window.from_arrays(
+        label,
+        {name: ScoreArrays("binary", np.arange(values.size), values, judge=judge)},
+        n_conversations=values.size,
+        tags={"vertical": tags},
+    )
+
+
+# --- windows --------------------------------------------------------------------------
+
+
+def scores_for(window: str, n: int, judge: str = "j1") -> Iterator[Score]:
+    for i in range(n):
+        cid = f"{window}-{i}"
+        tags = {"vertical": "retail" if i % 2 else "travel"}
+        yield Score(
+            conversation_id=cid,
+            name="goal",
+            value=bool(i % 3),
+            kind="binary",
+            tags=tags,
+            inclusion_prob=0.5 if i % 4 else 1.0,
+            window=window,
+            judge_model=judge,
+            prompt_hash="h",
+        )
+        for turn in range(3):
+            yield Score(
+                conversation_id=cid,
+                message_index=2 * turn + 1,
+                name="tone",
+                value=float(1 + (i + turn) % 5),
+                kind="ordinal",
+                tags=tags,
+                window=window,
+            )
+        yield Score(
+            conversation_id=cid,
+            name="reason",
+            value=["billing", "none", "technical"][i % 3],
+            kind="categorical",
+            window=window,
+        )
+
+
+def test_from_scores_builds_columns() -> None:
+    w = Window.from_scores(scores_for("2026-W47", 10))
+    assert w.label == "2026-W47" and w.n_conversations == 10
+    assert w.names == ("goal", "reason", "tone")
+    tone = w.scores["tone"]
+    assert tone.n_rows == 30 and tone.turn_level and tone.kind == "ordinal"
+    assert list(tone.message_index[:3]) == [1, 3, 5]
+    goal = w.scores["goal"]
+    assert not goal.turn_level and goal.judge_configs == (JudgeConfig("j1", "h", None),)
+    assert w.scores["reason"].categories == ("billing", "none", "technical")
+    # Inclusion probability 0.5 -> weight 2; absent -> 1.
+    assert list(w.weights[:5]) == [1.0, 2.0, 2.0, 2.0, 1.0]
+    assert list(w.tag_values("vertical")[:2]) == ["travel", "retail"]
+    assert list(w.tag_values("nope")[:1]) == ["(none)"]
+
+
+def test_from_scores_rejects_mixed_kinds_and_missing_label() -> None:
+    a = Score(conversation_id="c", name="x", value=True, kind="binary")
+    b = Score(conversation_id="c", name="x", value=1.0, kind="continuous")
+    with pytest.raises(ValueError, match="both binary and continuous"):
+        Window.from_scores([a, b], "w")
+    with pytest.raises(ValueError, match="window label"):
+        Window.from_scores([a])
+
+
+def test_from_arrays_validates() -> None:
+    with pytest.raises(ValueError, match="binary values"):
+        Window.from_arrays("w", {"x": ScoreArrays("binary", [0], [0.5])}, n_conversations=1)
+    with pytest.raises(ValueError, match="conversation indices"):
+        Window.from_arrays("w", {"x": ScoreArrays("binary", [3], [1])}, n_conversations=1)
+    with pytest.raises(ValueError, match="inclusion probabilities"):
+        Window.from_arrays("w", {}, n_conversations=1, inclusion_prob=[0.0])
+
+
+def test_end_to_end_from_scores() -> None:
+    r = compare_windows(
+        Window.from_scores(scores_for("w1", 200)),
+        Window.from_scores(scores_for("w2", 240)),
+        by=("vertical",),
+        bootstrap=200,
+    )
+    metrics = {(f.metric, f.cohort_label, f.kind) for f in r.findings}
+    assert ("tone", ALL, "score") in metrics
+    assert ("tone", "vertical=retail", "score") in metrics
+    assert (MIX_METRIC, ALL, "mix") in metrics
+    for f in r.findings:
+        if f.kind == "score":
+            assert f.p_value is not None and 0.0 <= f.p_value <= 1.0
+            assert f.mde is not None and f.mde > 0
+            assert f.ci_low is not None and f.ci_high is not None
+            assert f.ci_low <= (f.effect or 0.0) <= f.ci_high
+    tone = next(f for f in r.findings if f.metric == "tone" and f.cohort == ALL)
+    assert tone.ci_method is not None and "bootstrap" in tone.ci_method
+    assert tone.decomposition is not None
+
+
+# --- alarm rule and families ----------------------------------------------------------
+
+
+def test_alarm_needs_significance_and_interval_beyond_min_effect() -> None:
+    rates0 = {"retail": 0.80, "travel": 0.80}
+    rates1 = {"retail": 0.68, "travel": 0.68}
+    b = binary_window("b", rates0, 2000, 1)
+    c = binary_window("c", rates1, 2000, 2)
+    r = compare_windows(b, c, bootstrap=0)
+    f = r.findings[0]
+    # A 12-point drop with n = 4000 per window: the interval (about -0.14 to -0.10) lies
+    # beyond the default 5-point minimum effect.
+    assert f.significant and f.alarm and f.direction == "down"
+    assert f.ci_high is not None and f.ci_high < -0.05
+    # With a 15-point minimum effect the same change is significant but not an alarm.
+    r = compare_windows(b, c, bootstrap=0, min_effects={"pass": 0.15})
+    f = r.findings[0]
+    assert f.significant and not f.alarm and f.min_effect == 0.15
+    assert "not (yet) important" in f.note
+
+
+def test_tiny_but_significant_change_is_no_alarm() -> None:
+    b = binary_window("b", {"retail": 0.800}, 100_000, 1)
+    c = binary_window("c", {"retail": 0.790}, 100_000, 2)
+    f = compare_windows(b, c, bootstrap=0).findings[0]
+    assert f.significant and not f.alarm
+
+
+def test_no_drift_reports_mde() -> None:
+    b = binary_window("b", {"retail": 0.8}, 1000, 1)
+    c = binary_window("c", {"retail": 0.8}, 1000, 2)
+    f = compare_windows(b, c, bootstrap=0).findings[0]
+    assert not f.significant and not f.alarm
+    # MDE at p = 0.8, n = 1000 per window: 2.80 * sqrt(2 * 0.16 / 1000) = 0.0501.
+    assert f.mde == pytest.approx(0.0501, abs=5e-4)
+    assert f.mde is not None and f.mde_alarm is not None and f.mde_alarm > f.mde
+    assert "no drift detected" in f.note
+
+
+def test_families_holm_primary_bh_drilldown() -> None:
+    rates0 = {"retail": 0.8, "travel": 0.8, "banking": 0.8}
+    rates1 = {"retail": 0.8, "travel": 0.7, "banking": 0.8}
+    b = binary_window("b", rates0, 400, 1)
+    c = binary_window("c", rates1, 400, 2)
+    r = compare_windows(b, c, by=("vertical",), bootstrap=0)
+    fam = {(f.cohort_label, f.family) for f in r.findings}
+    assert (ALL, "primary") in fam and ("vertical=travel", "drilldown") in fam
+    drill = [f for f in r.findings if f.family == "drilldown"]
+    from convsim.stats.drift import benjamini_hochberg
+
+    expected = benjamini_hochberg([f.p_value or 0.0 for f in drill])
+    assert [f.p_adjusted for f in drill] == pytest.approx(expected)
+    travel = next(f for f in drill if f.cohort_label == "vertical=travel")
+    assert travel.significant
+    # The drill-down MDE is stated at the family's corrected level (alpha / 3).
+    assert (travel.mde or 0) > (r.findings[0].mde or 0)
+
+
+def test_insufficient_cohorts_are_reported_not_tested() -> None:
+    b = binary_window("b", {"retail": 0.8, "travel": 0.8}, 200, 1)
+    rng = np.random.default_rng(0)
+    vals = np.r_[rng.random(200) < 0.8, rng.random(10) < 0.8]
+    c = Window.from_arrays(
+        "c",
+        {"pass": ScoreArrays("binary", np.arange(210), vals, judge=JUDGE_A)},
+        n_conversations=210,
+        tags={"vertical": ["retail"] * 200 + ["travel"] * 10},
+    )
+    r = compare_windows(b, c, by=("vertical",), min_n=30, bootstrap=0)
+    small = next(f for f in r.findings if f.cohort_label == "vertical=travel")
+    assert small.kind == "insufficient" and small.p_value is None and not small.alarm
+    assert small.n_current == 10 and "at least 30" in small.note
+    assert small.family is None
+    assert r.summary()["insufficient"] == 1
+
+
+def test_missing_score_and_kind_mismatch_are_insufficient() -> None:
+    b = binary_window("b", {"retail": 0.8}, 50, 1)
+    c = binary_window("c", {"retail": 0.8}, 50, 2, name="other")
+    r = compare_windows(b, c, bootstrap=0)
+    assert {f.kind for f in r.findings} == {"insufficient"}
+    assert any("no pass scores in window c" in f.note for f in r.findings)
+
+
+# --- mix vs within --------------------------------------------------------------------
+
+
+def test_simpson_case_is_a_within_alarm_and_a_mix_shift() -> None:
+    # Aggregate pass rate rises (0.62 -> 0.70) while every cohort drops 8 points,
+    # because traffic moves to the easy cohort.
+    b = _mixed("b", {"easy": (0.90, 400), "hard": (0.50, 1000)}, 1)
+    c = _mixed("c", {"easy": (0.82, 1200), "hard": (0.42, 300)}, 2)
+    r = compare_windows(b, c, by=("vertical",), bootstrap=0, min_effects={"pass": 0.02})
+    f = r.findings[0]
+    d = f.decomposition
+    assert d is not None and d.total > 0 > d.within
+    assert d.mix + d.within == pytest.approx(d.total)
+    assert f.effect == pytest.approx(d.within) and f.alarm
+    mix = next(x for x in r.findings if x.kind == "mix")
+    assert mix.significant and mix.alarm and (mix.effect or 0) > 0.3
+    assert sum(row.mix for row in d.rows) == pytest.approx(d.mix)
+
+
+def _mixed(label: str, cells: dict[str, tuple[float, int]], seed: int) -> Window:
+    rng = np.random.default_rng(seed)
+    vals: list[np.ndarray] = []
+    tags: list[str] = []
+    for cell, (rate, n) in cells.items():
+        k = round(rate * n)
+        v = np.r_[np.ones(k), np.zeros(n - k)]
+        rng.shuffle(v)
+        vals.append(v)
+        tags += [cell] * n
+    values = np.concatenate(vals)
+    return Window.from_arrays(
+        label,
+        {"pass": ScoreArrays("binary", np.arange(values.size), values)},
+        n_conversations=values.size,
+        tags={"vertical": tags},
+    )
+
+
+# --- judge guard ----------------------------------------------------------------------
+
+
+def test_judge_change_without_anchor_warns_and_suppresses() -> None:
+    b = binary_window("b", {"retail": 0.8}, 2000, 1, judge=JUDGE_A)
+    c = binary_window("c", {"retail": 0.6}, 2000, 2, judge=JUDGE_B)
+    r = compare_windows(b, c, bootstrap=0)
+    judge = [f for f in r.findings if f.kind == "judge"]
+    assert len(judge) == 1 and "judge configuration changed" in judge[0].note
+    assert "judge-a" in judge[0].note and "judge-b" in judge[0].note
+    score = r.findings[0]
+    assert score.significant and not score.alarm and "alarm suppressed" in score.note
+    assert "## Judge configuration" in r.to_markdown()
+
+
+def _anchor(old: np.ndarray, new: np.ndarray, kind: ScoreKind = "binary") -> Window:
+    n = old.size
+    conv = np.r_[np.arange(n), np.arange(n)]
+    return Window.from_arrays(
+        "anchor",
+        {
+            "pass": ScoreArrays(
+                kind,
+                conv,
+                np.r_[old, new],
+                judge=[JUDGE_A, JUDGE_B],
+                judge_index=np.r_[np.zeros(n, int), np.ones(n, int)],
+            )
+        },
+        n_conversations=n,
+    )
+
+
+def test_judge_anchor_mcnemar_hand_computed() -> None:
+    # 100 anchor items: 10 pass under the old judge and fail under the new (b), 2 the
+    # reverse (c). Exact McNemar: 2 * P(Bin(12, 1/2) <= 2) = 2 * 79 / 4096 = 0.038574.
+    old = np.r_[np.ones(10), np.zeros(2), np.ones(60), np.zeros(28)]
+    new = np.r_[np.zeros(10), np.ones(2), np.ones(60), np.zeros(28)]
+    b = binary_window("b", {"retail": 0.8}, 500, 1, judge=JUDGE_A)
+    c = binary_window("c", {"retail": 0.7}, 500, 2, judge=JUDGE_B)
+    r = compare_windows(b, c, bootstrap=0, anchor=_anchor(old, new))
+    j = next(f for f in r.findings if f.kind == "judge")
+    assert j.test == "exact McNemar (anchor set)" and j.n_baseline == 100
+    assert j.p_value == pytest.approx(158 / 4096)
+    assert j.effect == pytest.approx(-0.08) and j.alarm
+    assert not r.findings[0].alarm
+
+
+def test_judge_anchor_without_effect_annotates_only() -> None:
+    rng = np.random.default_rng(4)
+    old = (rng.random(400) < 0.8).astype(float)
+    new = old.copy()
+    flip = rng.choice(400, 6, replace=False)
+    new[flip] = 1 - new[flip]
+    b = binary_window("b", {"retail": 0.80}, 3000, 1, judge=JUDGE_A)
+    c = binary_window("c", {"retail": 0.68}, 3000, 2, judge=JUDGE_B)
+    r = compare_windows(b, c, bootstrap=0, anchor=_anchor(old, new))
+    j = next(f for f in r.findings if f.kind == "judge")
+    assert not j.significant and "no judge effect" in j.note
+    f = r.findings[0]
+    assert f.alarm and "anchor set shows no judge effect" in f.note
+
+
+def test_judge_anchor_wilcoxon_for_ordinal() -> None:
+    rng = np.random.default_rng(2)
+    old = rng.integers(1, 6, 80).astype(float)
+    new = np.clip(old + rng.choice([0, 0, 1], 80), 1, 5)
+    b = Window.from_arrays(
+        "b",
+        {"pass": ScoreArrays("ordinal", np.arange(50), np.full(50, 3.0), judge=JUDGE_A)},
+        n_conversations=50,
+    )
+    c = Window.from_arrays(
+        "c",
+        {"pass": ScoreArrays("ordinal", np.arange(50), np.full(50, 3.0), judge=JUDGE_B)},
+        n_conversations=50,
+    )
+    r = compare_windows(b, c, bootstrap=0, anchor=_anchor(old, new, "ordinal"))
+    j = next(f for f in r.findings if f.kind == "judge")
+    from scipy import stats
+
+    ref = stats.wilcoxon(new - old, zero_method="pratt", method="approx")
+    assert j.test == "Wilcoxon signed-rank (anchor set)"
+    assert j.p_value == pytest.approx(ref.pvalue)
+    assert j.effect == pytest.approx(float((new - old).mean()))
+
+
+# --- report output --------------------------------------------------------------------
+
+
+def test_json_and_markdown() -> None:
+    b = binary_window("2026-W46", {"retail": 0.8, "travel": 0.8}, 1500, 1)
+    c = binary_window("2026-W47", {"retail": 0.8, "travel": 0.66}, 1500, 2)
+    r = compare_windows(b, c, by=("vertical",), bootstrap=0)
+    data = json.loads(r.to_json())
+    assert data["summary"]["alarms"] == len(r.alarms) >= 1
+    keys = {
+        "metric", "cohort", "test", "statistic", "p_value", "p_adjusted", "effect", "ci_low",
+        "ci_high", "mde", "n_baseline", "n_current", "alarm", "kind", "note",
+    }  # fmt: skip
+    for f in data["findings"]:
+        assert keys <= set(f)
+    alarm = next(f for f in data["findings"] if f["alarm"])
+    # Chart data for every alarm: each window's estimate with its interval.
+    assert alarm["baseline"]["estimate"] is not None and alarm["current"]["ci_low"] is not None
+    md = r.to_markdown()
+    assert "# Drift report: 2026-W46 → 2026-W47" in md and "**ALARM**" in md
+    assert "no drift detected" in md
+
+
+def test_min_effects_from_rubrics() -> None:
+    class R:
+        def __init__(self, name: str, min_effect: float) -> None:
+            self.name, self.min_effect = name, min_effect
+
+    assert min_effects_from_rubrics([R("tone", 0.25)]) == {"rubric.tone": 0.25}
+
+
+def test_invalid_settings() -> None:
+    b = binary_window("b", {"retail": 0.8}, 50, 1)
+    with pytest.raises(ValueError, match="alpha"):
+        compare_windows(b, b, alpha=1.5)
+    with pytest.raises(ValueError, match="min_n"):
+        compare_windows(b, b, min_n=1)
+
+
+# --- properties -----------------------------------------------------------------------
+
+KINDS: tuple[ScoreKind, ...] = ("binary", "ordinal", "continuous", "categorical")
+
+
+@st.composite
+def window_pairs(draw: st.DrawFn) -> tuple[Window, Window, ScoreKind]:
+    kind = draw(st.sampled_from(KINDS))
+    seed = draw(st.integers(0, 2**31))
+    rng = np.random.default_rng(seed)
+    weighted = draw(st.booleans())
+    turn_level = draw(st.booleans()) and kind != "categorical"
+    shift = draw(st.floats(-1.0, 1.0))
+    out = []
+    for a, n in enumerate((draw(st.integers(30, 160)), draw(st.integers(30, 160)))):
+        turns = rng.integers(1, 4, n) if turn_level else np.ones(n, int)
+        conv = np.repeat(np.arange(n), turns)
+        m = conv.size
+        s = shift * a
+        if kind == "binary":
+            vals: np.ndarray = rng.random(m) < 0.6 + 0.2 * s
+        elif kind == "ordinal":
+            vals = np.clip(np.round(rng.normal(3 + s, 1.2, m)), 1, 5)
+        elif kind == "continuous":
+            vals = rng.lognormal(s * 0.3, 1.0, m)
+        else:
+            vals = rng.choice(np.array(["a", "b", "c"]), m, p=[0.5, 0.3, 0.2])
+        prob = np.where(rng.random(n) < 0.3, 1.0, 0.25) if weighted else None
+        msg = np.concatenate([np.arange(k) for k in turns]) if turn_level else None
+        out.append(
+            Window.from_arrays(
+                f"w{a}",
+                {"s": ScoreArrays(kind, conv, vals, msg)},
+                n_conversations=n,
+                inclusion_prob=prob,
+                tags={"lang": rng.choice(np.array(["de", "en"]), n)},
+            )
+        )
+    return out[0], out[1], kind
+
+
+@given(window_pairs())
+def test_p_values_in_range_and_symmetric_under_swap(
+    pair: tuple[Window, Window, ScoreKind],
+) -> None:
+    b, c, kind = pair
+    fwd = compare_windows(b, c, by=("lang",), bootstrap=50, permutations=99, min_n=10)
+    rev = compare_windows(c, b, by=("lang",), bootstrap=50, permutations=99, min_n=10)
+    assert len(fwd.findings) == len(rev.findings)
+    for f, g in zip(fwd.findings, rev.findings, strict=True):
+        assert (f.metric, f.cohort_label, f.kind) == (g.metric, g.cohort_label, g.kind)
+        for p in (f.p_value, f.p_adjusted):
+            assert p is None or 0.0 <= p <= 1.0
+        if f.p_value is None:
+            assert g.p_value is None
+            continue
+        assert g.p_value == pytest.approx(f.p_value, rel=1e-7, abs=1e-12)
+        if f.kind == "mix":
+            assert g.effect == pytest.approx(f.effect, rel=1e-9, abs=1e-12)
+            continue
+        assert f.effect is not None and g.effect is not None
+        assert g.effect == pytest.approx(-f.effect, rel=1e-9, abs=1e-12)
+        assert g.ci_low == pytest.approx(-(f.ci_high or 0), rel=1e-7, abs=1e-10)
+        assert g.ci_high == pytest.approx(-(f.ci_low or 0), rel=1e-7, abs=1e-10)
+        assert g.alarm == f.alarm
+
+
+@given(window_pairs(), st.sampled_from([1.0, 0.5, 0.1]))
+def test_equal_weights_are_the_same_as_no_weights(
+    pair: tuple[Window, Window, ScoreKind], prob: float
+) -> None:
+    b, c, _ = pair
+
+    def reweighted(w: Window, p: float | None) -> Window:
+        weights = np.ones(w.n_conversations) if p is None else np.full(w.n_conversations, 1 / p)
+        return Window(w.label, w.conversation_ids, weights, w.tags, w.scores)
+
+    plain = compare_windows(reweighted(b, None), reweighted(c, None), bootstrap=20, min_n=10)
+    same = compare_windows(reweighted(b, prob), reweighted(c, prob), bootstrap=20, min_n=10)
+    for f, g in zip(plain.findings, same.findings, strict=True):
+        assert f.p_value == pytest.approx(g.p_value, rel=1e-9, abs=1e-12)
+        assert f.effect == pytest.approx(g.effect, rel=1e-9, abs=1e-12)
+        assert f.ci_low == pytest.approx(g.ci_low, rel=1e-9, abs=1e-12)
+
+
+@given(
+    st.lists(st.floats(0.01, 1.0), min_size=1, max_size=6).flatmap(
+        lambda s: st.tuples(
+            st.just(s),
+            st.lists(st.floats(0.01, 1.0), min_size=len(s), max_size=len(s)),
+            st.lists(st.floats(-5, 5), min_size=len(s), max_size=len(s)),
+            st.lists(st.floats(-5, 5), min_size=len(s), max_size=len(s)),
+        )
+    )
+)
+def test_kitagawa_identity(
+    data: tuple[list[float], list[float], list[float], list[float]],
+) -> None:
+    from convsim.stats.drift import kitagawa_decomposition
+
+    s0, s1, m0, m1 = data
+    w0 = np.asarray(s0) / sum(s0)
+    w1 = np.asarray(s1) / sum(s1)
+    d = kitagawa_decomposition(w0, m0, w1, m1)
+    total = float(w1 @ np.asarray(m1) - w0 @ np.asarray(m0))
+    assert d.mix + d.within == pytest.approx(total, abs=1e-9)
+    assert d.total == pytest.approx(total, abs=1e-9)
+    assert math.isfinite(d.mix)

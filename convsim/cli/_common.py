@@ -5,10 +5,28 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
+
+FC = TypeVar("FC", bound=Callable[..., Any] | click.Command)
+
+DEFAULT_STORE = Path(".convsim") / "convsim.db"
+"""The store every command uses unless ``--store`` (or ``CONVSIM_STORE``) says otherwise."""
+
+
+def store_option(help: str = "SQLite store file.") -> Callable[[FC], FC]:
+    """The ``--store`` option, shared by every command that reads or writes the store."""
+    return click.option(
+        "--store",
+        "store_path",
+        type=click.Path(path_type=Path),
+        default=DEFAULT_STORE,
+        show_default=True,
+        help=help,
+    )
 
 
 class UsageFailure(click.ClickException):

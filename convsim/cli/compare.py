@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ._common import UsageFailure, write_json
+from ._common import UsageFailure, store_option, write_json
 
 if TYPE_CHECKING:
     from ..gate import RunData
@@ -54,14 +54,7 @@ if TYPE_CHECKING:
     type=click.Path(path_type=Path),
     help="Scores JSONL of the baseline (convsim grade --out).",
 )
-@click.option(
-    "--store",
-    "store_path",
-    type=click.Path(path_type=Path),
-    default=Path(".convsim/convsim.db"),
-    show_default=True,
-    help="SQLite store in which CANDIDATE and BASELINE are looked up when they are not files.",
-)
+@store_option("SQLite store in which CANDIDATE and BASELINE are looked up when they are not files.")
 @click.option(
     "--latency-budget-ms",
     type=click.FloatRange(min=0),

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._common import UsageFailure, write_json
+from ._common import UsageFailure, store_option, write_json
 
 
 @click.command("drift")
@@ -49,14 +49,7 @@ from ._common import UsageFailure, write_json
     "--markdown", "md_out", type=click.Path(path_type=Path), help="Write the Markdown report."
 )
 @click.option("--fail-on-alarm", is_flag=True, help="Exit 1 when any finding raises an alarm.")
-@click.option(
-    "--store",
-    "store_path",
-    type=click.Path(path_type=Path),
-    default=Path(".convsim/convsim.db"),
-    show_default=True,
-    help="Store to read windows from when BASELINE/CURRENT are labels.",
-)
+@store_option("Store to read windows from when BASELINE/CURRENT are labels.")
 @click.option(
     "--seed", default=0, show_default=True, type=int, help="Seed for bootstraps and permutations."
 )

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._common import UsageFailure, write_json
+from ._common import UsageFailure, store_option, write_json
 
 
 @click.command("online")
@@ -40,13 +40,7 @@ from ._common import UsageFailure, write_json
     type=click.Path(path_type=Path),
     help="Write every sampling decision (sampled or not, by which rule) as JSONL.",
 )
-@click.option(
-    "--store",
-    "store_path",
-    type=click.Path(path_type=Path),
-    default=Path(".convsim/convsim.db"),
-    show_default=True,
-)
+@store_option()
 @click.option(
     "--json", "json_out", metavar="FILE", help="Write the summary as JSON (- for stdout)."
 )

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._common import LazyFile, UsageFailure, write_json
+from ._common import LazyFile, UsageFailure, store_option, write_json
 
 SHOWN_DIFFS = 3
 
@@ -56,13 +56,7 @@ SHOWN_DIFFS = 3
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--resume", is_flag=True, help="Continue an interrupted replay.")
-@click.option(
-    "--store",
-    "store_path",
-    type=click.Path(path_type=Path),
-    default=Path(".convsim/convsim.db"),
-    show_default=True,
-)
+@store_option()
 @click.option(
     "--html",
     "html_out",

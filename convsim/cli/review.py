@@ -8,16 +8,9 @@ from typing import Any
 
 import click
 
-from ._common import UsageFailure, write_json
+from ._common import UsageFailure, store_option, write_json
 
-_STORE = click.option(
-    "--store",
-    "store_path",
-    type=click.Path(path_type=Path),
-    default=Path(".convsim/convsim.db"),
-    show_default=True,
-    help="SQLite store holding the review queue.",
-)
+_STORE = store_option("SQLite store holding the review queue.")
 
 
 @click.command("review")

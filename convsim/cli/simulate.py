@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._common import write_json
+from ._common import store_option, write_json
 
 
 @click.command("simulate")
@@ -49,14 +49,7 @@ from ._common import write_json
 @click.option(
     "--resume", is_flag=True, help="Continue an interrupted run; finished conversations are kept."
 )
-@click.option(
-    "--store",
-    "store_path",
-    type=click.Path(path_type=Path),
-    default=Path(".convsim/convsim.db"),
-    show_default=True,
-    help="SQLite store file.",
-)
+@store_option("SQLite store file.")
 @click.option(
     "--json", "json_out", metavar="FILE", help="Write the run summary as JSON (- for stdout)."
 )

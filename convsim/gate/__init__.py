@@ -4,7 +4,8 @@
 seeds), tests the change in pass rate overall and per tag value against an allowed
 regression, and answers pass, regression or inconclusive, with how much more data would
 decide. It also reports per-case reliability (pass^k, pass@k, flaky cases, score spread),
-a drilldown by tag with latency and cost, and budget checks. See docs/statistics-gate.md.
+a drilldown by tag with latency and cost, and budget checks. See "The release gate" in
+docs/statistics.md.
 """
 
 from ._load import (

@@ -41,7 +41,7 @@ exceeds ``m`` passes at most ``alpha`` of the time, and the gate passes only whe
 group does. The upper bound is one-sided at ``alpha / K`` (Bonferroni over the ``K``
 groups compared), so when no group truly drops by more than ``m`` the gate reports a
 regression at most ``alpha`` of the time, however many groups there are. The bootstrap
-makes both approximate; docs/statistics-gate.md gives the rates measured by
+makes both approximate; docs/statistics.md gives the rates measured by
 bench/gate_study.py.
 """
 

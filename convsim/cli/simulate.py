@@ -108,7 +108,8 @@ def simulate_cmd(
         max_turns=max_turns,
         call_timeout=call_timeout,
         conversation_timeout=conversation_timeout,
-        options={"system_prompt": prompt} if prompt else {},
+        # The prompt's hash identifies it in reports; the text itself stays in the config.
+        options={"system_prompt": prompt, "prompt_hash": _hash(prompt)} if prompt else {},
         progress=progress,
     )
     with SQLiteStore(store_path) as store:
@@ -144,3 +145,9 @@ def simulate_cmd(
         f"({summary.skipped} already done); endings: {ends}; {exported} results -> {out}",
         err=json_out == "-",
     )
+
+
+def _hash(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

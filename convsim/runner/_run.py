@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 import traceback
 from collections import Counter
@@ -68,6 +69,7 @@ async def run_units(
         agent_spec=config.agent,
         dataset=dataset or config.source,
         dataset_version=config.source_hash or None,
+        git_sha=git_sha(),
         started_at=datetime.now(UTC),
     )
     done = store.start_run(record, resume=resume)
@@ -106,6 +108,23 @@ async def run_units(
     summary.terminations = dict(terminations)
     summary.wall_s = time.perf_counter() - started
     return summary
+
+
+def git_sha(cwd: str | None = None) -> str | None:
+    """The current commit, so an experiment records which code produced it (None outside git)."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = done.stdout.strip()
+    return sha if done.returncode == 0 and len(sha) >= 7 else None
 
 
 async def _execute_safely(execute: Execute, unit: WorkUnit, run_id: str) -> ConversationResult:

@@ -38,6 +38,8 @@ class RunRecord(BaseModel):
     """Dataset content hash or version."""
     window: str | None = None
     """Online window label, for online runs."""
+    git_sha: str | None = None
+    """Commit of the working directory the run was started from, when it is a git checkout."""
     started_at: datetime
     """When the run started (UTC)."""
     finished_at: datetime | None = None

@@ -178,3 +178,14 @@ def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None
     lines = (tmp_path / "run.jsonl").read_text().splitlines()
     assert len(lines) == 40
     assert all(Conversation.model_validate(json.loads(x)["conversation"]) for x in lines)
+
+
+def test_runs_record_the_git_commit(tmp_path: Path) -> None:
+    from convsim.runner._run import git_sha
+
+    sha = git_sha(str(Path(__file__).parent))
+    repo_sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True
+    ).stdout.strip()
+    assert sha == (repo_sha or None)
+    assert git_sha(str(tmp_path)) is None

@@ -15,6 +15,7 @@ from scipy import optimize
 
 from convsim.stats.drift import always_valid_p_values, compare_windows, msprt_log_lambda
 from convsim.stats.drift._simulate import (
+    USER_TAG,
     SimulationConfig,
     simulate_windows,
     true_standardized_effect,
@@ -33,7 +34,8 @@ def test_null_false_alarm_rate_is_alpha() -> None:
     # R = 400 null window pairs: unequal windows (400 vs 600 expected conversations),
     # ten turns per conversation with a latent ICC of 0.3, stratified sampling (routine
     # 15%, escalated 100%), tied ordinal levels, lognormal latency, Poisson tool calls,
-    # a sparse categorical label and a noisy (but fixed) judge.
+    # a sparse categorical label and a noisy (but fixed) judge. Users have a Zipf number
+    # of conversations sharing a random effect, so the comparison is clustered by user.
     r = 400
     cfg = SimulationConfig(
         n_baseline=400,
@@ -51,7 +53,7 @@ def test_null_false_alarm_rate_is_alpha() -> None:
     any_holm = 0
     for rep in range(r):
         b, c = simulate_windows(cfg, 10_000 + rep)
-        rep_ = compare_windows(b, c, bootstrap=0, permutations=199)
+        rep_ = compare_windows(b, c, bootstrap=0, permutations=199, cluster=USER_TAG)
         for f in rep_.findings:
             assert f.kind == "score" and f.p_value is not None
             rejections[f.metric] = rejections.get(f.metric, 0) + (f.p_value <= ALPHA)

@@ -503,3 +503,82 @@ def test_kitagawa_identity(
     assert d.mix + d.within == pytest.approx(total, abs=1e-9)
     assert d.total == pytest.approx(total, abs=1e-9)
     assert math.isfinite(d.mix)
+
+
+# --- clusters above the conversation (users) ------------------------------------------
+
+
+def _user_window(label: str, values: np.ndarray, users: np.ndarray) -> Window:
+    n = values.size
+    return Window.from_arrays(
+        label,
+        {"pass": ScoreArrays("binary", np.arange(n), values)},
+        n_conversations=n,
+        tags={"user": [f"u{u}" for u in users]},
+    )
+
+
+def test_users_with_identical_conversations_double_the_variance() -> None:
+    # Every user has two conversations with the same outcome: with users as clusters the
+    # variance of the pass-rate difference is exactly twice the conversation-level one.
+    rng = np.random.default_rng(3)
+    out = []
+    for label, p, first in (("b", 0.7, 0), ("c", 0.6, 1000)):
+        per_user = (rng.random(300) < p).astype(float)
+        users = np.repeat(np.arange(first, first + 300), 2)
+        out.append(_user_window(label, np.repeat(per_user, 2), users))
+    plain = compare_windows(out[0], out[1], bootstrap=0).findings[0]
+    users = compare_windows(out[0], out[1], bootstrap=0, cluster="user").findings[0]
+    assert users.effect == pytest.approx(plain.effect)
+    assert users.se == pytest.approx(math.sqrt(2) * (plain.se or 0), rel=1e-9)
+    assert users.statistic == pytest.approx((plain.statistic or 0) / math.sqrt(2), rel=1e-9)
+    assert (users.mde or 0) == pytest.approx(math.sqrt(2) * (plain.mde or 0), rel=1e-9)
+
+
+def test_singleton_clusters_change_nothing() -> None:
+    rng = np.random.default_rng(5)
+    b = _user_window("b", (rng.random(150) < 0.7).astype(float), np.arange(150))
+    c = _user_window("c", (rng.random(80) < 0.6).astype(float), np.arange(1000, 1080))
+    plain = compare_windows(b, c, bootstrap=100)
+    users = compare_windows(b, c, bootstrap=100, cluster="user")
+    for f, g in zip(plain.findings, users.findings, strict=True):
+        assert (f.p_value, f.effect, f.ci_low, f.ci_high, f.test) == (
+            g.p_value,
+            g.effect,
+            g.ci_low,
+            g.ci_high,
+            g.test,
+        )
+
+
+@given(window_pairs(), st.integers(2, 6))
+def test_clustered_p_values_in_range_and_symmetric(
+    pair: tuple[Window, Window, ScoreKind], per_user: int
+) -> None:
+    b, c, _ = pair
+
+    def with_users(w: Window, offset: int) -> Window:
+        n = w.n_conversations
+        codes = (np.arange(n) // per_user).astype(np.int64)
+        from convsim.stats.drift import Tag
+
+        labels = tuple(f"u{offset + i}" for i in range(int(codes.max()) + 1))
+        tags = {**w.tags, "user": Tag(codes, labels)}
+        return Window(w.label, w.conversation_ids, w.weights, tags, w.scores)
+
+    # Overlapping user ids: some users appear in both windows.
+    b2, c2 = with_users(b, 0), with_users(c, 5)
+    fwd = compare_windows(b2, c2, by=("lang",), bootstrap=50, min_n=10, cluster="user")
+    rev = compare_windows(c2, b2, by=("lang",), bootstrap=50, min_n=10, cluster="user")
+    for f, g in zip(fwd.findings, rev.findings, strict=True):
+        for p in (f.p_value, f.p_adjusted):
+            assert p is None or 0.0 <= p <= 1.0
+        if f.p_value is None or g.p_value is None:
+            assert f.p_value == g.p_value
+            continue
+        assert g.p_value == pytest.approx(f.p_value, rel=1e-7, abs=1e-12)
+        if f.kind != "mix":
+            assert g.effect == pytest.approx(-(f.effect or 0), rel=1e-9, abs=1e-12)
+            assert g.ci_low == pytest.approx(-(f.ci_high or 0), rel=1e-7, abs=1e-10)
+        else:
+            assert g.ci_low == pytest.approx(f.ci_low, rel=1e-7, abs=1e-10)

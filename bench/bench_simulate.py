@@ -78,7 +78,10 @@ def child(n: int) -> dict[str, Any]:
         progress=False,
     )
     user = SleepyUser()
+    # Peak RSS once the inputs (personas or recordings) exist, before the run starts: the
+    # run's own memory is what grows beyond this.
     before = resource.getrusage(resource.RUSAGE_SELF)
+    setup_rss = before.ru_maxrss / 1024
     started = time.perf_counter()
     summary = anyio.run(
         lambda: simulate(
@@ -99,6 +102,7 @@ def child(n: int) -> dict[str, Any]:
         "cpu_s": cpu,
         "cpu_ms_per_call": cpu / calls * 1000,
         "peak_rss_mb": after.ru_maxrss / 1024,
+        "setup_rss_mb": setup_rss,
     }
 
 
@@ -137,7 +141,10 @@ def child_replay(n: int) -> dict[str, Any]:
     config = RunConfig(
         run_id="bench", kind="replay", agent="bench", concurrency=CONCURRENCY, progress=False
     )
+    # Peak RSS once the inputs (personas or recordings) exist, before the run starts: the
+    # run's own memory is what grows beyond this.
     before = resource.getrusage(resource.RUSAGE_SELF)
+    setup_rss = before.ru_maxrss / 1024
     started = time.perf_counter()
     summary = anyio.run(
         lambda: replay(
@@ -157,6 +164,7 @@ def child_replay(n: int) -> dict[str, Any]:
         "cpu_s": cpu,
         "cpu_ms_per_call": cpu / calls * 1000,
         "peak_rss_mb": after.ru_maxrss / 1024,
+        "setup_rss_mb": setup_rss,
     }
 
 
@@ -231,6 +239,7 @@ def main() -> None:
     parser.add_argument("--child", type=int)
     parser.add_argument("--child-replay", type=int)
     parser.add_argument("--replay-sizes", type=int, nargs="*", default=[1000])
+    parser.add_argument("--skip-model-layer", action="store_true")
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--calls", type=int, default=300)
@@ -242,17 +251,18 @@ def main() -> None:
         print(json.dumps(child_replay(args.child_replay)))
         return
     print(
-        f"{'conversations':>13} {'wall s':>16} {'ideal s':>8} {'share of ideal':>20} "
-        f"{'CPU ms/call':>18} {'peak RSS MB':>18}"
+        f"{'run':>8} {'conversations':>13} {'wall s':>16} {'ideal s':>8} {'share of ideal':>20} "
+        f"{'CPU ms/call':>18} {'peak RSS MB':>18} {'RSS before run MB':>18}"
     )
     plan = [("simulate", n, "--child") for n in args.sizes]
     plan += [("replay", n, "--child-replay") for n in args.replay_sizes]
-    for _label, n, mode in plan:
+    for label, n, mode in plan:
         runs = [run_child(n, mode) for _ in range(args.repeats if n <= 1000 else 1)]
         wall = [r["wall_s"] for r in runs]
         share = [r["ideal_s"] / r["wall_s"] for r in runs]
         cpu = [r["cpu_ms_per_call"] for r in runs]
         rss = [r["peak_rss_mb"] for r in runs]
+        setup = [r["setup_rss_mb"] for r in runs]
 
         def fmt(xs: list[float], p: int) -> str:
             med = statistics.median(xs)
@@ -261,9 +271,11 @@ def main() -> None:
             )
 
         print(
-            f"{n:>13,} {fmt(wall, 2):>16} {runs[0]['ideal_s']:>8.1f} {fmt(share, 3):>20} "
-            f"{fmt(cpu, 3):>18} {fmt(rss, 1):>18}"
+            f"{label:>8} {n:>13,} {fmt(wall, 2):>16} {runs[0]['ideal_s']:>8.1f} "
+            f"{fmt(share, 3):>20} {fmt(cpu, 3):>18} {fmt(rss, 1):>18} {fmt(setup, 1):>18}"
         )
+    if args.skip_model_layer:
+        return
     layer = model_layer(args.calls)
     print()
     print(f"model layer, {args.calls} sequential calls to a loopback server (median per call):")

@@ -143,3 +143,23 @@ def test_bad_arguments_exit_2(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "NAME=VALUE" in bad.stderr
     missing = runner.invoke(cli, ["drift", str(base), str(tmp_path / "nope.jsonl")])
     assert missing.exit_code == 2 and "nope.jsonl" in missing.stderr
+
+
+def test_cluster_by_user_tag(tmp_path: Path) -> None:
+    base, cur = tmp_path / "w1.jsonl", tmp_path / "w2.jsonl"
+    for path, label, seed in ((base, "w1", 5), (cur, "w2", 6)):
+        scores = window(label, 1200, {"en": 0.7, "es": 0.7}, seed)
+        write_jsonl(
+            path,
+            [
+                s.model_copy(update={"tags": {**s.tags, "user": f"u{i % 300}"}})
+                for i, s in enumerate(scores)
+            ],
+        )
+    result = CliRunner().invoke(
+        cli, ["drift", str(base), str(cur), "--cluster", "user", "--json", "-"]
+    )
+    assert result.exit_code == 0, result.output
+    findings = json.loads(result.stdout)["findings"]
+    primary = next(f for f in findings if f["metric"] == "rubric.goal" and f["cohort"] == "all")
+    assert primary["p_method"] == "asymptotic" and not primary["alarm"]

@@ -30,6 +30,12 @@ from ._common import UsageFailure, store_option, write_json
     help="Take each rubric score's minimum meaningful effect from its rubric file.",
 )
 @click.option(
+    "--cluster",
+    metavar="TAG",
+    help="Tag holding a user (or account) id: variances become robust to one user's many "
+    "conversations. Recommended whenever the scores carry one.",
+)
+@click.option(
     "--min-n",
     default=30,
     show_default=True,
@@ -60,6 +66,7 @@ def drift_cmd(
     alpha: float,
     min_effect: tuple[str, ...],
     rubrics: Path | None,
+    cluster: str | None,
     min_n: int,
     anchor: Path | None,
     json_out: str | None,
@@ -114,6 +121,7 @@ def drift_cmd(
         min_n=min_n,
         seed=seed,
         anchor=anchor_window,
+        cluster=cluster,
     )
     if json_out:
         write_json(json_out, report.to_dict())

@@ -1,14 +1,16 @@
-"""Calibration of the drift engine by simulation (docs/statistics-drift.md).
+"""Calibration of the drift engine by simulation (docs/statistics.md, drift section).
 
 Usage:
     python bench/drift_calibration.py g1 [--reps 4000] [--workers 2]
+    python bench/drift_calibration.py g1 --no-user-ids [--user-share 0]
     python bench/drift_calibration.py g2 [--reps 1000]
     python bench/drift_calibration.py g3 [--reps 1000]
     python bench/drift_calibration.py perf [--conversations 250000]
     python bench/drift_calibration.py all            # everything, default sizes
 
 Every replication is seeded (seed = offset + replication index), so a run is exactly
-reproducible. The generator is convsim.stats.drift._simulate: users (Zipf) ->
+reproducible. G1-G3 pass the simulated user id as ``cluster=`` (see --no-user-ids).
+The generator is convsim.stats.drift._simulate: users (Zipf) ->
 conversations (logit-normal intercepts, latent ICC 0.3) -> 10 scored turns; cohorts
 language x vertical; escalated conversations sampled at 100%, routine ones at 15%;
 unequal windows; tied ordinal levels; lognormal latency and cost; Poisson tool calls; a
@@ -61,6 +63,8 @@ BY = ("language", "vertical")
 CLUSTER: list[str | None] = ["user"]
 """Tag with the user id given to compare_windows (None: conversations as the top level)."""
 G1_CONFIG = SimulationConfig()
+G1_CONFIGS = [G1_CONFIG]
+"""The G1 scenario (a list so that --user-share can replace it before workers fork)."""
 
 
 def band99(p: float, r: int) -> tuple[float, float]:
@@ -106,7 +110,7 @@ def _evidently_chisquare(b: Any, c: Any, name: str) -> float:
 
 
 def g1_one(seed: int) -> dict[str, Any]:
-    b, c = simulate_windows(G1_CONFIG, seed)
+    b, c = simulate_windows(G1_CONFIGS[0], seed)
     rep = compare_windows(b, c, by=BY, bootstrap=0, cluster=CLUSTER[0])
     out: dict[str, Any] = {"primary": {}, "drill": {}, "cover": {}, "mix": None}
     for f in rep.findings:
@@ -162,6 +166,7 @@ def run_g1(reps: int, workers: int) -> dict[str, Any]:
     }
     print(
         f"\nG1 null calibration: R = {reps}, cluster = {CLUSTER[0]}, "
+        f"user share = {G1_CONFIGS[0].user_share}, "
         f"99% band [{lo:.3f}, {hi:.3f}], {secs:.0f} s"
     )
     print("| score | primary FPR | in band | drill-down FPR (per cohort test) | 95% CI covers 0 |")
@@ -204,7 +209,7 @@ def _g2_cfg(name: str, shift: float = 0.0) -> SimulationConfig:
 def _g2_one(args: tuple[str, float, int]) -> dict[str, Any]:
     name, shift, seed = args
     b, c = simulate_windows(_g2_cfg(name, shift), seed)
-    f = compare_windows(b, c, by=BY, bootstrap=0).findings[0]
+    f = compare_windows(b, c, by=BY, bootstrap=0, cluster=CLUSTER[0]).findings[0]
     return {"p": f.p_value, "eff": f.effect, "mde": f.mde, "sig": f.significant, "alarm": f.alarm}
 
 
@@ -287,8 +292,11 @@ def _g3_cfgs() -> dict[str, SimulationConfig]:
     rep = dataclasses.replace
     return {
         "mix-only": rep(common, mix_baseline=hard, mix_current=easy),
-        "within-only, uniform": rep(common, shifts={"goal_completion": -0.4}),
+        "within-only, uniform": rep(common, shifts={"goal_completion": -0.5}),
         "Simpson": rep(
+            common, mix_baseline=hard, mix_current=easy, shifts={"goal_completion": -0.5}
+        ),
+        "Simpson, smaller drop": rep(
             common, mix_baseline=hard, mix_current=easy, shifts={"goal_completion": -0.4}
         ),
     }
@@ -298,7 +306,9 @@ def _g3_one(args: tuple[str, int]) -> dict[str, Any]:
     scenario, seed = args
     cfg = _g3_cfgs()[scenario]
     b, c = simulate_windows(cfg, seed)
-    rep = compare_windows(b, c, by=BY, bootstrap=0, min_effects={"goal_completion": 0.02})
+    rep = compare_windows(
+        b, c, by=BY, bootstrap=0, min_effects={"goal_completion": 0.02}, cluster=CLUSTER[0]
+    )
     main = rep.findings[0]
     mix = next(f for f in rep.findings if f.kind == "mix")
     drill = [f for f in rep.findings if f.family == "drilldown"]
@@ -368,6 +378,10 @@ def perf_child(conversations: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     rep: DriftReport = compare_windows(b, c, by=BY)
     t_compare = time.perf_counter() - t0
+    rss_plain = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    compare_windows(b, c, by=BY, cluster="user")
+    t_compare_users = time.perf_counter() - t0
     t0 = time.perf_counter()
     rep.to_json()
     rep.to_markdown()
@@ -381,43 +395,57 @@ def perf_child(conversations: int) -> dict[str, Any]:
         "findings": len(rep.findings),
         "simulate_s": t_build,
         "compare_s": t_compare,
+        "peak_rss_mb_after_compare": rss_plain,
+        "compare_clustered_by_user_s": t_compare_users,
         "render_s": t_render,
         "peak_rss_mb": rss,
     }
 
 
-def from_scores_child(n: int) -> dict[str, Any]:
+def from_scores_child(n: int, stream: bool) -> dict[str, Any]:
+    """Window.from_scores on n conversations x 20 scores (10 cohorts, two weights).
+
+    With ``stream`` the scores are generated lazily and never held in a list, so the
+    time includes building every Score (pydantic validation) and the peak RSS is the
+    window's own footprint; without it the list is built first and only the
+    conversion to columns is timed.
+    """
     from convsim.stats.drift import Window
     from convsim.trace import Score
 
     def gen() -> Iterable[Score]:
         for i in range(n):
             tags = {"language": "en" if i % 3 else "de", "vertical": f"v{i % 5}"}
+            cid = f"c{i}"
+            prob = 0.15 if i % 10 else 1.0
             for k in range(20):
                 yield Score(
-                    conversation_id=f"c{i}",
+                    conversation_id=cid,
                     name=f"score_{k}",
                     value=bool((i + k) % 4),
                     kind="binary",
                     tags=tags,
-                    inclusion_prob=0.15 if i % 10 else 1.0,
+                    inclusion_prob=prob,
                     judge_model="j",
                     prompt_hash="h",
                 )
 
-    t0 = time.perf_counter()
-    scores = list(gen())
-    t_make = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    w = Window.from_scores(scores, "w")
-    t_build = time.perf_counter() - t0
-    return {
-        "scores": len(scores),
-        "conversations": w.n_conversations,
-        "construct_s": t_make,
-        "from_scores_s": t_build,
-        "scores_per_s": len(scores) / t_build,
-    }
+    out: dict[str, Any] = {"conversations": n, "scores": 20 * n, "stream": stream}
+    if stream:
+        t0 = time.perf_counter()
+        w = Window.from_scores(gen(), "w")
+        out["build_and_convert_s"] = time.perf_counter() - t0
+    else:
+        t0 = time.perf_counter()
+        scores = list(gen())
+        out["build_scores_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        w = Window.from_scores(scores, "w")
+        out["from_scores_s"] = time.perf_counter() - t0
+        out["scores_per_s"] = 20 * n / out["from_scores_s"]
+    assert w.n_conversations == n
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
 
 
 def run_perf(conversations: int) -> dict[str, Any]:
@@ -427,9 +455,11 @@ def run_perf(conversations: int) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     res: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     res["wall_s"] = wall
-    cmd = [sys.executable, __file__, "scores-child", "--conversations", "25000"]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    res["from_scores"] = json.loads(out.stdout.strip().splitlines()[-1])
+    res["from_scores"] = []
+    for n, extra in ((25_000, []), (conversations, ["--stream"])):
+        cmd = [sys.executable, __file__, "scores-child", "--conversations", str(n), *extra]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        res["from_scores"].append(json.loads(out.stdout.strip().splitlines()[-1]))
     print("\nPerformance (one process, fresh interpreter):")
     print(json.dumps(res, indent=2))
     return res
@@ -442,6 +472,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--conversations", type=int, default=250_000)
     ap.add_argument("--json", type=str, default=None, help="write results to this file")
+    ap.add_argument("--stream", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--user-share",
+        type=float,
+        default=None,
+        help="G1 with this share of the conversation effect belonging to the user",
+    )
     ap.add_argument(
         "--no-user-ids",
         action="store_true",
@@ -450,13 +487,15 @@ def main() -> None:
     args = ap.parse_args()
     if args.no_user_ids:
         CLUSTER[0] = None
+    if args.user_share is not None:
+        G1_CONFIGS[0] = dataclasses.replace(G1_CONFIG, user_share=args.user_share)
     if args.what == "perf-child":
         print(json.dumps(perf_child(args.conversations)))
         return
     if args.what == "scores-child":
-        print(json.dumps(from_scores_child(args.conversations)))
+        print(json.dumps(from_scores_child(args.conversations, args.stream)))
         return
-    results: dict[str, Any] = {"config": dataclasses.asdict(G1_CONFIG)}
+    results: dict[str, Any] = {"config": dataclasses.asdict(G1_CONFIGS[0])}
     if args.what in ("g1", "all"):
         results["g1"] = run_g1(args.reps or 4000, args.workers)
     if args.what in ("g2", "all"):

@@ -180,8 +180,9 @@ def test_no_drift_reports_mde() -> None:
     c = binary_window("c", {"retail": 0.8}, 1000, 2)
     f = compare_windows(b, c, bootstrap=0).findings[0]
     assert not f.significant and not f.alarm
-    # MDE at p = 0.8, n = 1000 per window: 2.80 * sqrt(2 * 0.16 / 1000) = 0.0501.
-    assert f.mde == pytest.approx(0.0501, abs=5e-4)
+    # MDE at p = 0.8, n = 1000 per window: 2.80 * sqrt(2 * 0.16 / 1000) = 0.0501 in the
+    # textbook; 0.0524 once the moved rates (0.75, pooled 0.775) get their larger variances.
+    assert f.mde == pytest.approx(0.0524, abs=5e-4)
     assert f.mde is not None and f.mde_alarm is not None and f.mde_alarm > f.mde
     assert "no drift detected" in f.note
 
@@ -525,14 +526,16 @@ def test_users_with_identical_conversations_double_the_variance() -> None:
     out = []
     for label, p, first in (("b", 0.7, 0), ("c", 0.6, 1000)):
         per_user = (rng.random(300) < p).astype(float)
-        users = np.repeat(np.arange(first, first + 300), 2)
-        out.append(_user_window(label, np.repeat(per_user, 2), users))
+        ids = np.repeat(np.arange(first, first + 300), 2)
+        out.append(_user_window(label, np.repeat(per_user, 2), ids))
     plain = compare_windows(out[0], out[1], bootstrap=0).findings[0]
-    users = compare_windows(out[0], out[1], bootstrap=0, cluster="user").findings[0]
-    assert users.effect == pytest.approx(plain.effect)
-    assert users.se == pytest.approx(math.sqrt(2) * (plain.se or 0), rel=1e-9)
-    assert users.statistic == pytest.approx((plain.statistic or 0) / math.sqrt(2), rel=1e-9)
-    assert (users.mde or 0) == pytest.approx(math.sqrt(2) * (plain.mde or 0), rel=1e-9)
+    by_user = compare_windows(out[0], out[1], bootstrap=0, cluster="user").findings[0]
+    assert by_user.effect == pytest.approx(plain.effect)
+    assert by_user.se == pytest.approx(math.sqrt(2) * (plain.se or 0), rel=1e-9)
+    assert by_user.statistic == pytest.approx((plain.statistic or 0) / math.sqrt(2), rel=1e-9)
+    # The MDE grows by about sqrt(2) too (not exactly: the allowance for the variance at
+    # the moved rate is evaluated at a larger move).
+    assert (by_user.mde or 0) == pytest.approx(math.sqrt(2) * (plain.mde or 0), rel=0.02)
 
 
 def test_singleton_clusters_change_nothing() -> None:

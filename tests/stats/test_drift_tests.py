@@ -68,9 +68,19 @@ def test_two_proportion_z_hand_computed() -> None:
     chi = stats.chi2_contingency([[120, 80], [140, 60]], correction=False)
     assert f.statistic is not None and f.statistic**2 == pytest.approx(chi.statistic)
     assert f.p_value == pytest.approx(chi.pvalue)
-    # MDE: (1.959964 + 0.841621) * 0.0476970 = 0.133628 (one primary finding, so no
-    # correction).
-    assert f.mde == pytest.approx(0.133628, abs=1e-6)
+    # Textbook MDE: (1.959964 + 0.841621) * 0.0476970 = 0.133628 (one primary finding,
+    # so no correction). The stated MDE also lets the variances grow as the current rate
+    # moves toward 50% (to q = 0.65 - d, the pooled rate to r = 0.65 - d/2): the fixed
+    # point of d = 1.959964 * SE_test + 0.841621 * SE_alt with
+    # SE_test = sqrt(r (1 - r) * 2/200), SE_alt = sqrt((0.65 * 0.35 + q (1 - q)) / 200).
+    d = 0.0
+    for _ in range(100):
+        q, r = 0.65 - d, 0.65 - d / 2
+        se_test = math.sqrt(r * (1 - r) * 2 / 200)
+        se_alt = math.sqrt((0.65 * 0.35 + q * (1 - q)) / 200)
+        d = 1.959964 * se_test + 0.841621 * se_alt
+    assert d == pytest.approx(0.137818, abs=1e-6)
+    assert f.mde == pytest.approx(d, abs=1e-6)
 
 
 def test_newcombe_interval_matches_published_example() -> None:

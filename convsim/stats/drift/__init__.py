@@ -9,7 +9,7 @@ after multiple-testing correction *and* an effect interval entirely beyond the s
 minimum meaningful effect; every "no drift" carries its minimum detectable effect.
 Scores from different judge configurations are never compared silently.
 
-See ``docs/statistics-drift.md`` for the methods and their calibration by simulation.
+See ``docs/statistics.md`` for the methods and their calibration by simulation.
 """
 
 from ._compare import (

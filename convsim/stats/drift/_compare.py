@@ -18,6 +18,7 @@ from ._effects import (
     bootstrap_means,
     mde,
     mde_alarm,
+    mde_rate,
     mean_effect,
     median_effect,
     share_effect,
@@ -39,12 +40,14 @@ from ._report import (
 )
 from ._tests import (
     Contrast,
+    Design,
     binary_test,
     chi2_test,
     contrast,
     cvm_test,
     make_design,
     mann_whitney_test,
+    ridits,
     stream,
     welch_log_test,
 )
@@ -105,6 +108,11 @@ class _Pending:
     se0: float | None = None
     se: float | None = None
     judge_change: str | None = None
+    rates: tuple[tuple[float, float], tuple[float, float]] | None = None
+    """Binary scores: each window's standardised pass rate and its variance."""
+    test_efficiency: float = 1.0
+    """Ordinal scores: how well the rank test tracks a change in the mean (correlation of
+    ridits and values); the MDE of the mean is divided by it."""
 
 
 def compare_windows(
@@ -435,6 +443,7 @@ def _analyse(
         ),
     )
     secondary: list[SecondaryTest] = []
+    efficiency = 1.0
     a = ctx.alpha
     if kind == "binary":
         res = binary_test(design, total, turns, permutations=ctx.permutations, rng=rng)
@@ -443,6 +452,7 @@ def _analyse(
     elif kind in ("ordinal", "continuous"):
         if kind == "ordinal":
             res, theta = mann_whitney_test(design, value, permutations=ctx.permutations, rng=rng)
+            efficiency = _rank_efficiency(design, value)
             secondary.append(
                 SecondaryTest(
                     "probability of superiority",
@@ -520,7 +530,32 @@ def _analyse(
         baseline=stats[0],
         current=stats[1],
     )
-    return _Pending(finding, se0=eff.se0, se=eff.se)
+    rates = None
+    if kind == "binary" and con is not None:
+        rates = ((con.means[0], con.mean_vars[0]), (con.means[1], con.mean_vars[1]))
+    return _Pending(finding, se0=eff.se0, se=eff.se, rates=rates, test_efficiency=efficiency)
+
+
+def _rank_efficiency(design: Design, value: NDArray[np.float64]) -> float:
+    """Within-stratum correlation of ridits and values, in (0, 1].
+
+    The Mann-Whitney test detects a change of the mean level with the power a test of
+    the mean has for a change this many times smaller (for alternatives that tilt the
+    distribution toward higher values), so the mean's MDE is divided by it.
+    """
+    r = ridits(design, value)
+    omega = (design.wbar / design.n.sum(0))[design.stratum]
+    tot = np.bincount(design.stratum, weights=omega, minlength=design.h)
+    centred = []
+    for x in (r, value):
+        m = np.bincount(design.stratum, weights=omega * x, minlength=design.h) / tot
+        centred.append(x - m[design.stratum])
+    sxy = float(omega @ (centred[0] * centred[1]))
+    sxx = float(omega @ centred[0] ** 2)
+    syy = float(omega @ centred[1] ** 2)
+    if sxx <= 0 or syy <= 0 or sxy <= 0:
+        return 1.0
+    return min(1.0, sxy / math.sqrt(sxx * syy))
 
 
 def _window_stats(
@@ -779,8 +814,12 @@ def _finish(
         delta = f.min_effect or 0.0
         # Mix effects (total variation distance) are shares, like category shares.
         kind = f.score_kind or ("categorical" if f.kind == "mix" else None)
-        m = mde(se0, a_fam)
-        m_alarm = mde_alarm(se0, se, a_fam, alpha, delta)
+        if p.rates is not None:
+            m = mde_rate(se0, p.rates, a_fam)
+            m_alarm = mde_rate(se0, p.rates, a_fam, alpha_ci=alpha, min_effect=delta)
+        else:
+            m = mde(se0 / p.test_efficiency, a_fam)
+            m_alarm = mde_alarm(se0 / p.test_efficiency, se, a_fam, alpha, delta)
         sig = f.p_adjusted <= alpha
         beyond = (
             f.ci_low is not None

@@ -386,3 +386,67 @@ def mde_alarm(
     """
     need = max(z_quantile(alpha_test) * se0, min_effect + z_quantile(alpha_ci) * se)
     return need + float(spc.ndtri(POWER)) * se
+
+
+def mde_rate(
+    se0: float,
+    rates: tuple[tuple[float, float], tuple[float, float]],
+    alpha_test: float,
+    *,
+    alpha_ci: float | None = None,
+    min_effect: float = 0.0,
+    power: float = POWER,
+) -> float:
+    """MDE of a pass-rate difference, allowing for the variance growing under the change.
+
+    A pass rate that moves toward 50% gets noisier: both the test's pooled standard error
+    and the spread of the estimate grow, so at the textbook MDE (computed with the
+    no-change variance) the power falls short of 80% for such moves. Here both are
+    re-evaluated at the moved rates (toward 50%, the less favourable direction) until
+    the MDE is self-consistent:
+    ``d = z_test * se_pooled(d) + z_power * se_alt(d)``. Each window keeps its design
+    effect: ``var_a = p_a (1 - p_a) * c_a``.
+
+    Args:
+        se0: Null standard error of the difference.
+        rates: ``((p_base, var_base), (p_cur, var_cur))``, standardised rates and the
+            variances of those estimates.
+        alpha_test: Corrected significance level.
+        alpha_ci: When given, the MDE of an *alarm*: the interval at this level must also
+            clear ``min_effect``.
+        min_effect: The minimum meaningful effect (alarm MDE only).
+        power: Target power.
+
+    Returns:
+        The MDE in pass-rate units.
+    """
+    (p0, v0), (p1, v1) = rates
+    pbar = min(max((p0 + p1) / 2.0, 0.0), 1.0)
+    var_p = pbar * (1 - pbar)
+    if var_p <= 0.0:
+        return mde(se0, alpha_test, power)
+    c0, c1 = (v / max(p * (1 - p), 1e-12) for p, v in ((p0, v0), (p1, v1)))
+    if c0 + c1 <= 0.0:
+        return mde(se0, alpha_test, power)
+    toward = -1.0 if pbar > 0.5 else 1.0
+
+    def moved(step: float) -> float:
+        q = pbar + toward * step
+        return min(q, 0.5) if toward > 0 else max(q, 0.5)
+
+    z_test = z_quantile(alpha_test)
+    z_pow = float(spc.ndtri(power))
+    d = 0.0
+    for _ in range(50):
+        q1 = moved(d)
+        q_pool = moved(d * c0 / (c0 + c1))
+        se_test = se0 * math.sqrt(q_pool * (1 - q_pool) / var_p)
+        se_alt = se0 * math.sqrt((var_p * c0 + q1 * (1 - q1) * c1) / (var_p * (c0 + c1)))
+        need = z_test * se_test
+        if alpha_ci is not None:
+            need = max(need, min_effect + z_quantile(alpha_ci) * se_alt)
+        new = need + z_pow * se_alt
+        if abs(new - d) < 1e-12:
+            return new
+        d = new
+    return d

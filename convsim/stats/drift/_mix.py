@@ -21,7 +21,7 @@ from scipy import stats as sps
 
 from ._data import Units
 from ._report import Decomposition, DecompositionRow
-from ._tests import TestResult, cross_terms
+from ._tests import ClusterIndex, TestResult
 
 
 def kitagawa_decomposition(
@@ -178,15 +178,18 @@ def cohort_mix_test(
         v = np.diag(s) - np.outer(pooled, s) - np.outer(s, pooled) + np.outer(pooled, pooled) * sw2
         cov += v / tot**2 * (n / max(n - 1, 1))
     clustered = False
-    if clusters is not None:
-        infl = []
-        for sign, c, w in zip((-1.0, 1.0), cells, weights, strict=True):
-            onehot = np.zeros((c.size, n_cells))
-            onehot[np.arange(c.size), c] = 1.0
-            infl.append(sign * (w / float(w.sum()))[:, None] * (onehot - pooled[None, :]))
-        extra = cross_terms(np.concatenate(clusters), np.concatenate(infl))
-        clustered = bool(np.any(extra != 0))
-        cov = cov + extra
+    index = None if clusters is None else ClusterIndex.build(np.concatenate(clusters))
+    if index is not None:
+        # Influence of each conversation (in a shared cluster) on the share difference.
+        u = index.units
+        cell_all = np.concatenate(cells)[u]
+        scale = np.concatenate(
+            [-weights[0] / float(weights[0].sum()), weights[1] / float(weights[1].sum())]
+        )[u]
+        onehot = np.zeros((u.size, n_cells))
+        onehot[np.arange(u.size), cell_all] = 1.0
+        cov = cov + index.cross(scale[:, None] * (onehot - pooled[None, :]))
+        clustered = True
     se_max = math.sqrt(max(float(np.diag(cov).max(initial=0.0)), 0.0))
     if one_stratum and not clustered:
         counts = np.vstack([np.bincount(c, minlength=n_cells) for c in cells]).astype(float)

@@ -1,6 +1,6 @@
 """Seeded generator of realistic window pairs, for calibrating the drift tests.
 
-Protocol (docs/statistics-drift.md): users with a Zipf number of conversations, each
+Protocol (docs/statistics.md, drift section): users with a Zipf number of conversations, each
 conversation with a logit-normal random intercept (shared in part with its user), turns
 scored with extra per-turn noise; cohorts are language x vertical with a mix per window;
 escalated conversations are sampled with probability 1 and routine ones with a lower

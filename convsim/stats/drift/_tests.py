@@ -11,13 +11,16 @@ estimated population shares):
 
 with the null variance summed over strata from pooled within-stratum variances. For a
 one-dimensional statistic this is a weighted Stouffer combination of the stratum z-scores
-with weights ``wbar_h * se_h``, so the test and the effect estimate (the same standardised
-difference) always agree. A change in the cohort mix alone moves no stratum and so raises
-no within-cohort alarm; it is reported by the mix test instead.
+with weights ``wbar_h * se_h``; effects are standardised the same way, so a pass-rate test
+and its effect describe the same difference. A change in the cohort mix alone moves no
+stratum and so raises no within-cohort alarm; it is reported by the mix test instead.
 
 Turn-level scores enter as conversations: a unit carries the sum of its turn values and
 its number of turns, means are ratio estimators and variances come from
-conversation-level residuals, which is the cluster-robust ("sandwich") variance.
+conversation-level residuals, which is the cluster-robust ("sandwich") variance. When a
+cluster above the conversation is known (a user with several conversations, possibly in
+both windows), the within-cluster cross products of the conversations' influences are
+added (:class:`ClusterIndex`), which makes every variance cluster-robust over users.
 
 Small samples use within-stratum permutation p-values of the same statistic (exact
 under the null of exchangeable conversations), and the simplest binary case uses
@@ -60,6 +63,8 @@ PERMUTATION_MAX_N = 2000
 class TestResult:
     """One test's outcome."""
 
+    __test__ = False  # not a pytest test class, despite the name
+
     test: str
     """Test name as shown in reports."""
     statistic: float
@@ -72,6 +77,51 @@ class TestResult:
     """Degrees of freedom, for chi-square and t statistics."""
     note: str = ""
     """Anything a reader must know (sparse cells merged, asymptotics at small n, ...)."""
+
+
+@dataclass(frozen=True, eq=False)
+class ClusterIndex:
+    """The units that share a top-level cluster (e.g. a user) with another unit.
+
+    Only they change a variance when clustering is taken into account, so influences are
+    evaluated for them alone.
+    """
+
+    units: NDArray[np.int64]
+    """Positions of the units in clusters of two or more."""
+    codes: NDArray[np.int64]
+    """Compact cluster code of each of those units."""
+    n: int
+    """Number of such clusters."""
+
+    @classmethod
+    def build(cls, cluster: NDArray[np.int64]) -> ClusterIndex | None:
+        """Index of a cluster-code array; None when every cluster is a single unit."""
+        if cluster.size == 0:
+            return None
+        _, inv, sizes = np.unique(cluster, return_inverse=True, return_counts=True)
+        multi = np.flatnonzero(sizes[inv] > 1)
+        if multi.size == 0:
+            return None
+        codes, compact = np.unique(inv[multi], return_inverse=True)
+        return cls(multi.astype(np.int64), compact.astype(np.int64), int(codes.size))
+
+    def cross(self, infl: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``sum_c sum_{i != j in c} IF_i IF_j'`` from the influences of :attr:`units`.
+
+        Args:
+            infl: Influence of each unit in :attr:`units`, shape (m,) or (m, k).
+
+        Returns:
+            A 0-d array for 1-d influences, else a (k, k) matrix.
+        """
+        f = infl if infl.ndim == 2 else infl[:, None]
+        g = np.stack(
+            [np.bincount(self.codes, weights=f[:, j], minlength=self.n) for j in range(f.shape[1])],
+            axis=1,
+        )
+        out: NDArray[np.float64] = g.T @ g - f.T @ f
+        return out if infl.ndim == 2 else out.reshape(())
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,8 +147,8 @@ class Design:
     """Original stratum code of each compact stratum."""
     n_total: tuple[int, int]
     """Units per window before dropping strata seen in one window only."""
-    cluster: NDArray[np.int64] | None = None
-    """Per kept unit, its top-level cluster (e.g. user); None when every cluster is a
+    cluster: ClusterIndex | None = None
+    """Kept units sharing a top-level cluster (e.g. a user); None when every cluster is a
     single conversation, so the conversation-level variances are exact as they are."""
 
     @property
@@ -147,11 +197,7 @@ def make_design(
     compact = np.full(h_all, -1, dtype=np.int64)
     compact[common] = np.arange(int(common.sum()))
     keep = common[inv]
-    kept_cluster = None
-    if cluster is not None:
-        kc = cluster[keep]
-        if kc.size and np.bincount(np.unique(kc, return_inverse=True)[1]).max() > 1:
-            kept_cluster = kc.astype(np.int64)
+    kept_cluster = None if cluster is None else ClusterIndex.build(cluster[keep])
     return Design(
         keep=keep,
         current=current[keep],
@@ -162,41 +208,6 @@ def make_design(
         n_total=(int((~current).sum()), int(current.sum())),
         cluster=kept_cluster,
     )
-
-
-def cross_terms(
-    cluster: NDArray[np.int64] | None, infl: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """Within-cluster cross products ``sum_c sum_{i != j in c} IF_i IF_j'``.
-
-    Adding them to a variance computed as if conversations were independent gives the
-    cluster-robust (sandwich) variance with clusters as the independent units. Clusters
-    of one conversation contribute nothing, so without repeated users the result is
-    exactly the conversation-level variance.
-
-    Args:
-        cluster: Per unit, its cluster code (or None: no clustering).
-        infl: Per unit, its influence on the statistic, shape (n,) or (n, k).
-
-    Returns:
-        A scalar array for 1-d influences, else a (k, k) matrix.
-    """
-    f = infl if infl.ndim == 2 else infl[:, None]
-    k = f.shape[1]
-    if cluster is None or cluster.size == 0:
-        out = np.zeros((k, k))
-        return out if infl.ndim == 2 else out[0, 0:1].reshape(())
-    codes, inv = np.unique(cluster, return_inverse=True)
-    sizes = np.bincount(inv)
-    multi = sizes[inv] > 1
-    if not multi.any():
-        out = np.zeros((k, k))
-        return out if infl.ndim == 2 else out[0, 0:1].reshape(())
-    sub_inv = np.unique(inv[multi], return_inverse=True)[1]
-    fm = f[multi]
-    g = np.stack([np.bincount(sub_inv, weights=fm[:, j]) for j in range(k)], axis=1)
-    out = g.T @ g - fm.T @ fm
-    return out if infl.ndim == 2 else out.reshape(())
 
 
 @dataclass(frozen=True)
@@ -274,22 +285,24 @@ def contrast(
     var0 = float(w2 @ v0_h)
     var = mv0 + mv1
     extra = 0.0
-    if design.cluster is not None:
+    ci = design.cluster
+    if ci is not None:
         # Influence of each conversation on the contrast, under the null (pooled means)
         # and as observed; the within-cluster cross products turn the variances into
         # cluster-robust ones (users with several conversations, users in both windows).
-        h = design.stratum
-        a = design.current.astype(np.int64)
-        sign = np.where(design.current, 1.0, -1.0)
+        u = ci.units
+        h = design.stratum[u]
+        a = design.current[u].astype(np.int64)
+        sign = np.where(design.current[u], 1.0, -1.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            infl0 = sign * w[h] * (y - mu_p[h] * turns) / (n[a, h] * mbar[h])
-            infl = sign * w[h] * (y - mu[a, h] * turns) / sm[a, h]
+            infl0 = sign * w[h] * (y[u] - mu_p[h] * turns[u]) / (n[a, h] * mbar[h])
+            infl = sign * w[h] * (y[u] - mu[a, h] * turns[u]) / sm[a, h]
         infl0, infl = np.nan_to_num(infl0), np.nan_to_num(infl)
-        var0 = max(var0 + float(cross_terms(design.cluster, infl0)), 0.0)
-        extra = float(cross_terms(design.cluster, infl))
+        var0 = max(var0 + float(ci.cross(infl0)), 0.0)
+        extra = float(ci.cross(infl))
         var = max(var + extra, 0.0)
-        mv0 = max(mv0 + float(cross_terms(design.cluster, np.where(a == 0, infl, 0.0))), 0.0)
-        mv1 = max(mv1 + float(cross_terms(design.cluster, np.where(a == 1, infl, 0.0))), 0.0)
+        mv0 = max(mv0 + float(ci.cross(np.where(a == 0, infl, 0.0))), 0.0)
+        mv1 = max(mv1 + float(ci.cross(np.where(a == 1, infl, 0.0))), 0.0)
     return Contrast(
         delta=mean1 - mean0,
         var0=var0,
@@ -387,6 +400,9 @@ def draw_permutations(
         The draws.
     """
     order = np.lexsort((*reversed(list(keys)), design.stratum))
+    overall = _smaller_data(
+        keys, np.flatnonzero(design.current), np.flatnonzero(~design.current), None
+    )
     strata_sorted = design.stratum[order]
     bounds = np.searchsorted(strata_sorted, np.arange(design.h + 1))
     units: list[NDArray[np.int64]] = []
@@ -401,9 +417,7 @@ def draw_permutations(
         if n0 == n1:
             # Equal sizes: pick by the data, never by position, so that swapping the
             # windows flips the sign of every stratum's contribution alike.
-            f1 = tuple(float(k[idx][in_cur].sum()) for k in keys)
-            f0 = tuple(float(k[idx][~in_cur].sum()) for k in keys)
-            cur = f1 < f0
+            cur = _smaller_data(keys, idx[in_cur], idx[~in_cur], overall)
         is_cur[h] = cur
         k = min(n0, n1)
         noise = rng.random((b, idx.size))
@@ -411,6 +425,27 @@ def draw_permutations(
         chosen.append(np.argpartition(noise, k - 1, axis=1)[:, :k].astype(np.int64))
         observed.append(in_cur == cur)
     return Permutations(tuple(units), tuple(chosen), tuple(observed), is_cur)
+
+
+def _smaller_data(
+    keys: Sequence[NDArray[np.float64]],
+    a: NDArray[np.int64],
+    b: NDArray[np.int64],
+    fallback: bool | None,
+) -> bool:
+    """Whether units ``a`` hold the lexicographically smaller sorted data than units ``b``.
+
+    A rule that depends on the data only, so it flips exactly when the windows are
+    swapped; identical data fall back to ``fallback`` (False when None).
+    """
+    if a.size != b.size:
+        return a.size < b.size
+    for k in keys:
+        sa, sb = np.sort(k[a]), np.sort(k[b])
+        diff = np.flatnonzero(sa != sb)
+        if diff.size:
+            return bool(sa[diff[0]] < sb[diff[0]])
+    return bool(fallback)
 
 
 def permutation_p(observed: float, permuted: NDArray[np.float64]) -> float:
@@ -662,14 +697,16 @@ def cvm_test(
         np.minimum(f_pool[:, :, None], f_pool[:, None, :]) - f_pool[:, :, None] * f_pool[:, None, :]
     )
     cov = np.tensordot(coef, bridge, axes=1)
-    if design.cluster is not None:
+    ci = design.cluster
+    if ci is not None:
         # Influence of each conversation on D under the null: its CDF indicator minus
         # its stratum's pooled CDF, scaled like a stratum mean.
-        hs = design.stratum
-        a = design.current.astype(np.int64)
-        scale_i = np.where(design.current, 1.0, -1.0) * design.wbar[hs] / design.n[a, hs]
-        ind = (cell[:, None] <= np.arange(k - 1)[None, :]).astype(np.float64)
-        cov = cov + cross_terms(design.cluster, scale_i[:, None] * (ind - f_pool[hs]))
+        u = ci.units
+        hs = design.stratum[u]
+        a = design.current[u].astype(np.int64)
+        scale_i = np.where(design.current[u], 1.0, -1.0) * design.wbar[hs] / design.n[a, hs]
+        ind = (cell[u][:, None] <= np.arange(k - 1)[None, :]).astype(np.float64)
+        cov = cov + ci.cross(scale_i[:, None] * (ind - f_pool[hs]))
     sq = np.sqrt(qk)
     lam = np.linalg.eigvalsh(sq[:, None] * cov * sq[None, :])
     stat = t_obs / scale if scale > 0 else 0.0
@@ -820,29 +857,31 @@ def share_contrast(
             share_vars[a] += w * w * va
         delta += w * (y[cur].sum(0) / m[cur].sum() - y[~cur].sum(0) / m[~cur].sum())
     var = share_vars.sum(0)
-    if design.cluster is not None:
-        hs = design.stratum
-        win = design.current.astype(np.int64)
-        sign = np.where(design.current, 1.0, -1.0)
+    ci = design.cluster
+    if ci is not None:
+        win_all = design.current.astype(np.int64)
         ysum = np.zeros((2, h, k))
-        np.add.at(ysum, (win, hs), counts)
+        np.add.at(ysum, (win_all, design.stratum), counts)
         msum = design.bincount(turns)
         mu_a = ysum / msum[:, :, None]
         mu_pool = ysum.sum(0) / msum.sum(0)[:, None]
         mbar_h = msum.sum(0) / design.n.sum(0)
+        u = ci.units
+        hs = design.stratum[u]
+        win = win_all[u]
+        sign = np.where(design.current[u], 1.0, -1.0)
+        cu, tu = counts[u], turns[u]
         infl0 = (sign * design.wbar[hs] / (design.n[win, hs] * mbar_h[hs]))[:, None] * (
-            counts - turns[:, None] * mu_pool[hs]
+            cu - tu[:, None] * mu_pool[hs]
         )
         infl = (sign * design.wbar[hs] / msum[win, hs])[:, None] * (
-            counts - turns[:, None] * mu_a[win, hs]
+            cu - tu[:, None] * mu_a[win, hs]
         )
-        cov0 = cov0 + cross_terms(design.cluster, infl0)
-        var = np.maximum(var + np.diag(cross_terms(design.cluster, infl)), 0.0)
+        cov0 = cov0 + ci.cross(infl0)
+        var = np.maximum(var + np.diag(ci.cross(infl)), 0.0)
         for w_a in (0, 1):
             own = np.where((win == w_a)[:, None], infl, 0.0)
-            share_vars[w_a] = np.maximum(
-                share_vars[w_a] + np.diag(cross_terms(design.cluster, own)), 0.0
-            )
+            share_vars[w_a] = np.maximum(share_vars[w_a] + np.diag(ci.cross(own)), 0.0)
     return ShareContrast(delta, cov0, var, shares, share_vars)
 
 

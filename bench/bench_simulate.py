@@ -12,6 +12,14 @@ bookkeeping included. The ideal wall time for 1,000 conversations is 19.2 s (32 
 12 calls x 50 ms), as defined in the issue; a perfectly packed schedule would take
 1000 x 0.6 / 32 = 18.75 s.
 
+The replay rows re-drive N recorded 6-turn conversations (a tool call, its result and a
+reply per turn) through ``convsim.replay``: every tool call is matched against the
+recording, and each result carries its divergence report. ``replay`` sleeps on both of
+the candidate's completions per turn (asking for the tool, then answering), 12 model
+calls per conversation as in the simulation rows, so the two shares of the ideal compare
+like for like. ``replay-1s`` sleeps on one of the two: half the model calls for the same
+bookkeeping, a stress test of the per-call overhead.
+
 A second part measures the cost of convsim's model layer: sequential calls to a loopback
 OpenAI-compatible server through raw ``litellm.acompletion`` and through convsim's
 ``LiteLLMClient`` (retries, limits, conversion) and ``HttpAgent`` (httpx).
@@ -106,8 +114,14 @@ def child(n: int) -> dict[str, Any]:
     }
 
 
-def child_replay(n: int) -> dict[str, Any]:
-    """Replay n recorded 6-turn conversations (a tool call and a reply per turn)."""
+def child_replay(n: int, sleeps: int = 2) -> dict[str, Any]:
+    """Replay n recorded 6-turn conversations (a tool call and a reply per turn).
+
+    ``sleeps`` is how many of the candidate's two completions per turn sleep: 2 is a real
+    agent (one completion asks for the tool, a second one answers after its result),
+    the same number of model calls per conversation as the simulation rows; 1 is a
+    stress variant with twice the bookkeeping per model call.
+    """
     import anyio
 
     from convsim.agents import AgentContext, FunctionAgent
@@ -129,10 +143,8 @@ def child_replay(n: int) -> dict[str, Any]:
     scripts = {c.id: [m for m in c.messages if isinstance(m, AssistantMessage)] for c in recordings}
 
     async def candidate(conversation: Conversation, context: AgentContext) -> AssistantMessage:
-        # One model-call sleep per turn: the tool-call step is answered by the agent's
-        # "model" together with the reply, as a real agent's single completion would.
         said = sum(1 for m in conversation.messages if isinstance(m, AssistantMessage))
-        if said % 2 == 0:
+        if sleeps == 2 or said % 2 == 0:
             await anyio.sleep(SLEEP)
         return scripts[context.case_id][said].model_copy()
 
@@ -155,12 +167,12 @@ def child_replay(n: int) -> dict[str, Any]:
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert summary.terminations == {"user_stop": n}, summary.terminations
-    calls = n * TURNS
+    calls = n * TURNS * sleeps
     return {
         "conversations": n,
         "model_calls": calls,
         "wall_s": wall,
-        "ideal_s": -(-n // CONCURRENCY) * TURNS * SLEEP,
+        "ideal_s": -(-n // CONCURRENCY) * TURNS * sleeps * SLEEP,
         "cpu_s": cpu,
         "cpu_ms_per_call": cpu / calls * 1000,
         "peak_rss_mb": after.ru_maxrss / 1024,
@@ -168,9 +180,12 @@ def child_replay(n: int) -> dict[str, Any]:
     }
 
 
-def run_child(n: int, mode: str = "--child") -> dict[str, Any]:
+def run_child(n: int, mode: str = "--child", *extra: str) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, __file__, mode, str(n)], capture_output=True, text=True, check=True
+        [sys.executable, __file__, mode, str(n), *extra],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
@@ -238,6 +253,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", type=int)
     parser.add_argument("--child-replay", type=int)
+    parser.add_argument("--sleeps", type=int, choices=[1, 2], default=2, help=argparse.SUPPRESS)
     parser.add_argument("--replay-sizes", type=int, nargs="*", default=[1000])
     parser.add_argument("--skip-model-layer", action="store_true")
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000])
@@ -248,16 +264,19 @@ def main() -> None:
         print(json.dumps(child(args.child)))
         return
     if args.child_replay:
-        print(json.dumps(child_replay(args.child_replay)))
+        print(json.dumps(child_replay(args.child_replay, args.sleeps)))
         return
     print(
-        f"{'run':>8} {'conversations':>13} {'wall s':>16} {'ideal s':>8} {'share of ideal':>20} "
+        f"{'run':>9} {'conversations':>13} {'wall s':>16} {'ideal s':>8} {'share of ideal':>20} "
         f"{'CPU ms/call':>18} {'peak RSS MB':>18} {'RSS before run MB':>18}"
     )
-    plan = [("simulate", n, "--child") for n in args.sizes]
-    plan += [("replay", n, "--child-replay") for n in args.replay_sizes]
-    for label, n, mode in plan:
-        runs = [run_child(n, mode) for _ in range(args.repeats if n <= 1000 else 1)]
+    plan: list[tuple[str, int, tuple[str, ...]]] = [
+        ("simulate", n, ("--child",)) for n in args.sizes
+    ]
+    plan += [("replay", n, ("--child-replay",)) for n in args.replay_sizes]
+    plan += [("replay-1s", n, ("--child-replay", "--sleeps", "1")) for n in args.replay_sizes]
+    for label, n, (mode, *extra) in plan:
+        runs = [run_child(n, mode, *extra) for _ in range(args.repeats if n <= 1000 else 1)]
         wall = [r["wall_s"] for r in runs]
         share = [r["ideal_s"] / r["wall_s"] for r in runs]
         cpu = [r["cpu_ms_per_call"] for r in runs]
@@ -271,7 +290,7 @@ def main() -> None:
             )
 
         print(
-            f"{label:>8} {n:>13,} {fmt(wall, 2):>16} {runs[0]['ideal_s']:>8.1f} "
+            f"{label:>9} {n:>13,} {fmt(wall, 2):>16} {runs[0]['ideal_s']:>8.1f} "
             f"{fmt(share, 3):>20} {fmt(cpu, 3):>18} {fmt(rss, 1):>18} {fmt(setup, 1):>18}"
         )
     if args.skip_model_layer:

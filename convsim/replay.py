@@ -34,6 +34,7 @@ from .session import EndConversation, SessionConfig, TerminationReason, run_sess
 from .store import ConversationResult, ErrorInfo, SQLiteStore
 from .tools import ToolEnvironment, Toolset
 from .trace import (
+    AssistantMessage,
     Conversation,
     SystemMessage,
     ToolCall,
@@ -69,8 +70,12 @@ def canonical_arguments(arguments: dict[str, Any] | None, *, lenient: bool) -> s
     """
     if arguments is None:
         return "<unparsable>"
-    value: Any = _normalise(arguments) if lenient else arguments
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _CANONICAL.encode(_normalise(arguments) if lenient else arguments)
+
+
+# One encoder for every call: ``json.dumps`` with options builds a new one each time,
+# which costs more than encoding a typical argument dict.
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def _normalise(value: Any) -> Any:
@@ -318,15 +323,31 @@ def _turn_actions(conversation: Conversation) -> list[tuple[list[str], str]]:
     Trailing turns where the agent did nothing (the user's closing message) are left
     out: they carry nothing to compare.
     """
-    out = []
-    for turn in conversation.turns():
-        calls = [
-            f"{c.name}({canonical_arguments(c.arguments, lenient=False)})"
-            for m in turn.assistant_messages
-            for c in m.tool_calls
-        ]
-        texts = [m.text for m in turn.assistant_messages if m.text and not m.tool_calls]
-        out.append((calls, texts[-1] if texts else ""))
+    # One pass over the messages, as this runs for both sides of every replayed
+    # conversation. A user message opens a turn; messages before the first one belong
+    # to no turn, as in Conversation.turns().
+    out: list[tuple[list[str], str]] = []
+    calls: list[str] = []
+    reply = ""
+    started = False
+    for m in conversation.messages:
+        if isinstance(m, UserMessage):
+            if started:
+                out.append((calls, reply))
+            started = True
+            calls, reply = [], ""
+        elif started and isinstance(m, AssistantMessage):
+            if m.tool_calls:
+                calls.extend(
+                    f"{c.name}({canonical_arguments(c.arguments, lenient=False)})"
+                    for c in m.tool_calls
+                )
+            else:
+                text = m.content if m.parts is None else m.text
+                if text:
+                    reply = text
+    if started:
+        out.append((calls, reply))
     while out and out[-1] == ([], ""):
         out.pop()
     return out

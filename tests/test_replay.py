@@ -2,6 +2,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from convsim._assets import tau_airline_runs
 from convsim._llm import ScriptedClient
@@ -13,14 +15,23 @@ from convsim.replay import (
     Cassette,
     ReplayOptions,
     ReplayReport,
+    _turn_actions,
     canonical_arguments,
     compare,
     replay,
 )
 from convsim.runner import RunConfig
 from convsim.store import SQLiteStore
-from convsim.trace import AssistantMessage, Conversation, ToolCall
+from convsim.trace import (
+    AssistantMessage,
+    Conversation,
+    Message,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+)
 from convsim.users import LLMUser, Persona
+from tests.strategies import conversations
 
 CHANGED_TOOL = "get_reservation_details"
 
@@ -231,3 +242,45 @@ def test_cassette_stops_where_the_recorded_user_stopped(recordings: list[Convers
     assert cassette.system_prompt and cassette.system_prompt.startswith("# Airline Agent Policy")
     assert len(cassette.calls) == len(rec.tool_calls())
     assert all("###STOP###" not in t for t in cassette.user_turns)
+
+
+def _actions_by_turns(conversation: Conversation) -> list[tuple[list[str], str]]:
+    # The definition compare() works to: Conversation.turns(), each turn's tool calls in
+    # order and its last text-only reply, trailing empty turns dropped.
+    out = []
+    for turn in conversation.turns():
+        assistant = turn.assistant_messages
+        calls = [
+            f"{c.name}({canonical_arguments(c.arguments, lenient=False)})"
+            for m in assistant
+            for c in m.tool_calls
+        ]
+        texts = [m.text for m in assistant if m.text and not m.tool_calls]
+        out.append((calls, texts[-1] if texts else ""))
+    while out and out[-1] == ([], ""):
+        out.pop()
+    return out
+
+
+@st.composite
+def _dialogues(draw: st.DrawFn) -> Conversation:
+    # Dense in what the turn split must get right: replies before the first user
+    # message, several replies and calls in one turn, turns with nothing in them.
+    messages: list[Message] = []
+    for n, step in enumerate(draw(st.lists(st.sampled_from(["user", "say", "call"]), max_size=14))):
+        text = draw(st.sampled_from(["", "ok", "Done.", "ok "]))
+        if step == "user":
+            messages.append(UserMessage(content=text or "hi"))
+        elif step == "say":
+            messages.append(AssistantMessage(content=text or None))
+        else:
+            call = ToolCall(id=f"c{n}", name=draw(st.sampled_from(["a", "b"])), arguments={"n": n})
+            messages.append(AssistantMessage(content=text or None, tool_calls=[call]))
+            messages.append(ToolMessage(tool_call_id=f"c{n}", content="r"))
+    return Conversation(id="d", messages=messages)
+
+
+@given(st.one_of(conversations(), _dialogues()))
+@settings(max_examples=300, deadline=None)
+def test_turn_actions_follow_the_turn_view(conversation: Conversation) -> None:
+    assert _turn_actions(conversation) == _actions_by_turns(conversation)

@@ -990,6 +990,7 @@ def _number_in(hay: str, needle: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=4096)
 def _number_forms(cents: int) -> tuple[str, ...]:
     """How an amount may be written: "1234", "1,234", "1234.5" or "1234.50".
 

@@ -436,7 +436,7 @@ class PiiGuardrail:
         """Score one conversation (see the class docstring)."""
         findings: list[JsonValue] = []
         texts = [
-            (i, m.text)
+            (i, (m.content or "") if m.parts is None else m.text)
             for i, m in enumerate(conversation.messages)
             if isinstance(m, AssistantMessage)
         ]
@@ -817,16 +817,21 @@ def _claim_pattern(id_pattern: str | None) -> re.Pattern[str]:
     # ``lastgroup`` names the branch without probing groups one by one. Every branch
     # starts with a digit, a currency sign or a capital letter, and the leading lookahead
     # hands the engine that character class to skip ahead with: without it, every branch
-    # is tried at every position (eight times slower). Word boundaries before a match are
-    # checked afterwards, in _to_claim, for the same reason. Branch order matters:
-    # "2024-05-20" must be a date before it is a time, and a month before an id.
+    # is tried at every position (eight times slower). Inside, the branches that start
+    # with a sign or a letter each sit behind a lookahead for their first characters,
+    # and the digit-first ones behind one shared (?=[0-9]), so a position fails a whole
+    # group with one check (a fifth faster on prose). Word boundaries before a match are
+    # checked afterwards, in _to_claim, for the same reason. Order matters among branches
+    # that can start at the same character: "2024-05-20" must be a date before it is a
+    # time, and a month before an id.
     ids = f"|(?P<ID>{id_pattern})" if id_pattern else ""
     return re.compile(
         r"(?=[0-9$€£¥A-Z])(?:"
-        rf"(?P<A1>(?P<cur>US\$|[$€£¥]|USD|EUR|GBP) ?(?P<cn>{_NUM})(?![0-9,]*[0-9]))"
-        rf"|(?P<D1>(?P<iy>[0-9]{{4}})-(?P<im>[0-9]{{1,2}})-(?P<id>[0-9]{{1,2}})(?![0-9]))"
-        rf"|(?P<D2>(?P<mm>{_MONTHS})\.? (?P<md>[0-9]{{1,2}}){_ORD}?(?![0-9:])"
+        rf"(?=[$€£¥UEG])(?P<A1>(?P<cur>US\$|[$€£¥]|USD|EUR|GBP) ?(?P<cn>{_NUM})(?![0-9,]*[0-9]))"
+        rf"|(?=[ADFJMNOS])(?P<D2>(?P<mm>{_MONTHS})\.? (?P<md>[0-9]{{1,2}}){_ORD}?(?![0-9:])"
         rf"(?:,? (?P<my>[0-9]{{4}})(?![0-9]))?)"
+        r"|(?=[0-9])(?:"
+        rf"(?P<D1>(?P<iy>[0-9]{{4}})-(?P<im>[0-9]{{1,2}})-(?P<id>[0-9]{{1,2}})(?![0-9]))"
         rf"|(?P<D3>(?P<dd>[0-9]{{1,2}}){_ORD}? (?:of )?(?P<dm>{_MONTHS})\b\.?"
         rf"(?:,? (?P<dy>[0-9]{{4}})(?![0-9]))?)"
         r"|(?P<D4>(?P<sa>[0-9]{1,2})/(?P<sb>[0-9]{1,2})/(?P<sy>[0-9]{4}|[0-9]{2})(?![0-9/]))"
@@ -835,6 +840,7 @@ def _claim_pattern(id_pattern: str | None) -> re.Pattern[str]:
         rf"|(?P<T2>(?P<hh>[0-9]{{1,2}}) ?(?P<hp>{_MERIDIEM}))"
         rf"|(?P<A2>(?P<sn>{_NUM}) ?(?:[Dd]ollars?|[Ee]uros?|[Pp]ounds?|bucks|USD|EUR|GBP)\b)"
         rf"|(?P<A3>(?P<sn2>{_NUM}) ?[€£](?! ?[0-9]))"
+        r")"
         rf"{ids})"
     )
 
@@ -859,6 +865,22 @@ _Claim = tuple[CommitmentKind, int, int, str, tuple[Any, ...]]
 
 def _cents(number: str) -> int:
     return round(float(number.replace(",", "")) * 100)
+
+
+def _has_digit(text: str) -> bool:
+    # Ten substring tests run in C; a regex search is about ten times slower on prose.
+    return (
+        "0" in text
+        or "1" in text
+        or "2" in text
+        or "3" in text
+        or "4" in text
+        or "5" in text
+        or "6" in text
+        or "7" in text
+        or "8" in text
+        or "9" in text
+    )
 
 
 def _to_claim(text: str, m: re.Match[str]) -> _Claim | None:
@@ -1381,7 +1403,7 @@ class CommitmentGuardrail:
     def _claims(self, text: str) -> list[_Claim]:
         out: list[_Claim] = []
         kinds = self.kinds
-        has_digit = _DIGIT.search(text) is not None
+        has_digit = _has_digit(text)
         if has_digit and self._pattern is not None:
             every_kind = len(kinds) == 4
             for m in self._pattern.finditer(text):

@@ -793,19 +793,21 @@ class LoopSignal:
         )
 
     def _similar(self, words: frozenset[str], size: int, other: _LoopText) -> bool:
-        small, large = sorted((size, len(other.text)))
-        if small < self.threshold * large:
-            return False
-        if other.words is None:
-            other.words = frozenset(other.text.lower().split())
-        if words == other.words:
-            return True
-        size_a, size_b = len(words), len(other.words)
-        if min(size_a, size_b) < self.min_words or min(size_a, size_b) < self.threshold * max(
-            size_a, size_b
+        other_size = len(other.text)
+        if (size if size < other_size else other_size) < self.threshold * (
+            size if size > other_size else other_size
         ):
             return False
-        shared = len(words & other.words)
+        other_words = other.words
+        if other_words is None:
+            other_words = other.words = frozenset(other.text.lower().split())
+        if words == other_words:
+            return True
+        size_a, size_b = len(words), len(other_words)
+        small, large = (size_a, size_b) if size_a < size_b else (size_b, size_a)
+        if small < self.min_words or small < self.threshold * large:
+            return False
+        shared = len(words & other_words)
         return shared >= self.threshold * (size_a + size_b - shared)
 
     def grade_sync(self, conversation: Conversation) -> list[GradeOutput]:

@@ -863,6 +863,7 @@ _MERIDIEM_AFTER_CLOCK = re.compile(r"(?::[0-5][0-9])? ?([ap])\.?m(?![a-z])")
 _Claim = tuple[CommitmentKind, int, int, str, tuple[Any, ...]]
 
 
+@functools.lru_cache(maxsize=4096)
 def _cents(number: str) -> int:
     return round(float(number.replace(",", "")) * 100)
 
@@ -1440,8 +1441,8 @@ class CommitmentGuardrail:
                 if not text:
                     continue
                 pending.append(text)
-                first = text[:1] if not text[:1].isspace() else text.lstrip()[:1]
-                if role == "tool" and first in ("{", "["):
+                # lstrip() returns the text itself when there is nothing to strip.
+                if role == "tool" and text.lstrip()[:1] in ("{", "["):
                     pending_json.append(text)
                 else:
                     pending_natural.append(text)

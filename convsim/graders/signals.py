@@ -792,12 +792,8 @@ class LoopSignal:
             "loop", 3, min_duplicate_texts, min_identical_calls, threshold, min_words
         )
 
-    def _similar(self, words: frozenset[str], size: int, other: _LoopText) -> bool:
-        other_size = len(other.text)
-        if (size if size < other_size else other_size) < self.threshold * (
-            size if size > other_size else other_size
-        ):
-            return False
+    def _similar(self, words: frozenset[str], other: _LoopText) -> bool:
+        # The caller has checked that the lengths are close enough.
         other_words = other.words
         if other_words is None:
             other_words = other.words = frozenset(other.text.lower().split())
@@ -841,11 +837,20 @@ class LoopSignal:
             found = False
             words: frozenset[str] | None = None
             if same_head is not None or same_tail is not None:
-                # Word sets are built only for texts that share a start or an end.
-                words = frozenset(text.lower().split())
+                # Word sets are built only for texts that share a start or an end with
+                # one of about the same length.
+                size = len(text)
                 for n in (*(same_head or ()), *(same_tail or ())):
-                    if self._similar(words, len(text), clusters[n]):
-                        clusters[n].indices.append(i)
+                    other = clusters[n]
+                    other_size = len(other.text)
+                    if (size if size < other_size else other_size) < self.threshold * (
+                        size if size > other_size else other_size
+                    ):
+                        continue
+                    if words is None:
+                        words = frozenset(text.lower().split())
+                    if self._similar(words, other):
+                        other.indices.append(i)
                         found = True
                         break
             if not found:

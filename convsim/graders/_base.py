@@ -97,7 +97,8 @@ class ScoreBuilder:
             grader_version=self.version,
             trial=trial if isinstance(trial, int) and not isinstance(trial, bool) else None,
             run_id=run if isinstance(run, str) else None,
-            tags=dict(self.conversation.tags),
+            # Validation copies the dict, so the score never shares the conversation's.
+            tags=self.conversation.tags,
             inclusion_prob=float(prob) if isinstance(prob, int | float) and 0 < prob <= 1 else None,
             window=window if isinstance(window, str) else None,
             **extra,

@@ -736,3 +736,16 @@ def test_default_guardrails_rarely_flag_real_airline_conversations() -> None:
     assert len(runs) == 200
     assert flagged["guardrail.pii"] == 0
     assert flagged["guardrail.commitments"] <= 10
+
+
+def test_scores_carry_a_copy_of_the_conversation_tags() -> None:
+    conversation = Conversation(
+        id="c",
+        messages=[UserMessage(content="hi"), AssistantMessage(content="Hello!")],
+        tags={"vertical": "airline"},
+    )
+    (score,) = PiiGuardrail().grade_sync(conversation)
+    assert isinstance(score, Score)
+    assert score.tags == {"vertical": "airline"}
+    conversation.tags["vertical"] = "retail"
+    assert score.tags == {"vertical": "airline"}

@@ -20,7 +20,7 @@ from ..datasets import (
     open_input,
 )
 from ..errors import TraceImportError
-from ..trace import Conversation
+from ..trace import Conversation, Part, TextPart
 
 T = TypeVar("T")
 
@@ -52,6 +52,18 @@ def content_id(prefix: str, payload: Any) -> str:
         json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()
     ).hexdigest()
     return f"{prefix}-{digest[:16]}"
+
+
+def content_fields(parts: list[Part]) -> dict[str, Any]:
+    """Message fields for converted parts: ``content`` for a lone text part, else ``parts``.
+
+    No parts give no fields.
+    """
+    if not parts:
+        return {}
+    if len(parts) == 1 and isinstance(parts[0], TextPart):
+        return {"content": parts[0].text}
+    return {"parts": parts}
 
 
 def expect_dict(value: Any, field: str) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from ..trace import (
     Usage,
     UserMessage,
 )
-from ._base import content_id, expect_dict, expect_list, read_json_records
+from ._base import content_fields, content_id, expect_dict, expect_list, read_json_records
 from ._grouped import count, file_layout, json_safe
 
 FORMAT = "anthropic"
@@ -267,14 +267,6 @@ def _block(b: dict[str, Any], where: str, notes: Notes) -> Part:
     return OtherPart(source_type=str(kind), data=json_safe(b))
 
 
-def _content_fields(parts: list[Part]) -> dict[str, Any]:
-    if not parts:
-        return {}
-    if len(parts) == 1 and isinstance(parts[0], TextPart):
-        return {"content": parts[0].text}
-    return {"parts": parts}
-
-
 def _tool_result(b: dict[str, Any], where: str, notes: Notes) -> ToolMessage:
     call_id = b.get("tool_use_id")
     if not isinstance(call_id, str) or not call_id:
@@ -292,7 +284,7 @@ def _tool_result(b: dict[str, Any], where: str, notes: Notes) -> ToolMessage:
             _block(expect_dict(x, f"{where}.content.{k}"), f"{where}.content.{k}", notes)
             for k, x in enumerate(blocks)
         ]
-        fields = _content_fields(parts)
+        fields = content_fields(parts)
     return ToolMessage(tool_call_id=call_id, is_error=is_error, **fields)
 
 
@@ -323,13 +315,13 @@ def message_from_anthropic(raw: Any, where: str, notes: Notes | None = None) -> 
         b = expect_dict(block, f"{where}.content.{k}")
         if b.get("type") == "tool_result":
             if run:
-                out.append(UserMessage(metadata=dict(extra), **_content_fields(run)))
+                out.append(UserMessage(metadata=dict(extra), **content_fields(run)))
                 run = []
             out.append(_tool_result(b, f"{where}.content.{k}", notes))
         else:
             run.append(_block(b, f"{where}.content.{k}", notes))
     if run or not out:
-        out.append(UserMessage(metadata=dict(extra), **_content_fields(run)))
+        out.append(UserMessage(metadata=dict(extra), **content_fields(run)))
     return out
 
 
@@ -364,7 +356,7 @@ def _assistant(
                 "metadata['anthropic.content']",
             )
         )
-    return AssistantMessage(tool_calls=calls, metadata=extra, **_content_fields(parts))
+    return AssistantMessage(tool_calls=calls, metadata=extra, **content_fields(parts))
 
 
 # --------------------------------------------------------------------------------------

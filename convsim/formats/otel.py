@@ -65,7 +65,7 @@ from ..trace import (
     UserMessage,
     UserSignals,
 )
-from ._base import expect_dict, expect_list
+from ._base import content_fields, expect_dict, expect_list
 from ._grouped import (
     Group,
     History,
@@ -1185,14 +1185,6 @@ def _part_to_canonical(part: Any, where: str, problems: list[str]) -> Part:
     return OtherPart(source_type=str(kind), data=json_safe(part))
 
 
-def _content_fields(parts: list[Part]) -> dict[str, Any]:
-    if not parts:
-        return {}
-    if len(parts) == 1 and isinstance(parts[0], TextPart):
-        return {"content": parts[0].text}
-    return {"parts": parts}
-
-
 def message_from_otel(raw: Any, where: str) -> tuple[list[Message], list[str]]:
     """Convert one OTel GenAI message (``{role, parts, name}``) to canonical messages.
 
@@ -1230,7 +1222,7 @@ def message_from_otel(raw: Any, where: str) -> tuple[list[Message], list[str]]:
             _part_to_canonical(p, f"{where}.parts.{i}", problems) for i, p in enumerate(parts_list)
         ]
         return [
-            SystemMessage(developer=role == "developer", **common, **_content_fields(parts))
+            SystemMessage(developer=role == "developer", **common, **content_fields(parts))
         ], problems
     if role == "assistant":
         calls: list[ToolCall] = []
@@ -1258,7 +1250,7 @@ def message_from_otel(raw: Any, where: str) -> tuple[list[Message], list[str]]:
             tool_calls=calls,
             finish_reason=finish if isinstance(finish, str) else None,
             **common,
-            **_content_fields(parts),
+            **content_fields(parts),
         )
         return [msg], problems
     # user and tool messages: tool_call_response parts become tool messages
@@ -1268,7 +1260,7 @@ def message_from_otel(raw: Any, where: str) -> tuple[list[Message], list[str]]:
 
     def flush_user() -> None:
         if run:
-            out.append(UserMessage(**common, **_content_fields(list(run))))
+            out.append(UserMessage(**common, **content_fields(list(run))))
             run.clear()
 
     for i, p in enumerate(parts_list):

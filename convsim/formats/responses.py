@@ -50,7 +50,7 @@ from ..trace import (
     UserMessage,
     UserSignals,
 )
-from ._base import content_id, expect_dict, expect_list
+from ._base import content_fields, content_id, expect_dict, expect_list
 from ._grouped import (
     Group,
     Note,
@@ -402,7 +402,7 @@ class _Builder:
                 parts = [
                     self._part(x, f"{where}.output.{i}", p, quiet) for i, x in enumerate(output)
                 ]
-                return ToolMessage(tool_call_id=call_id, **_content_fields(parts))
+                return ToolMessage(tool_call_id=call_id, **content_fields(parts))
             return ToolMessage(tool_call_id=call_id, content=text_of(output))
         if kind == "message":
             role = it.get("role")
@@ -425,7 +425,7 @@ class _Builder:
         parts = [
             self._part(x, f"{where}.{i}", p, quiet) for i, x in enumerate(expect_list(raw, where))
         ]
-        return _content_fields(parts)
+        return content_fields(parts)
 
     def _part(self, raw: Any, where: str, p: Piece, quiet: bool) -> Part:
         part = expect_dict(raw, where)
@@ -520,7 +520,7 @@ class _Builder:
                         "tool) kept verbatim as an 'other' part",
                     )
                 parts.append(OtherPart(source_type=str(kind), data=json_safe(it)))
-        msg = AssistantMessage(tool_calls=calls, **_content_fields(parts))
+        msg = AssistantMessage(tool_calls=calls, **content_fields(parts))
         if item_ids:
             msg.metadata["item_ids"] = item_ids
         return msg
@@ -593,11 +593,3 @@ def _unix(seconds: float) -> datetime | None:
         return datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return None
-
-
-def _content_fields(parts: list[Part]) -> dict[str, Any]:
-    if not parts:
-        return {}
-    if len(parts) == 1 and isinstance(parts[0], TextPart):
-        return {"content": parts[0].text}
-    return {"parts": parts}

@@ -1426,6 +1426,26 @@ def to_otel_request(conversation: Conversation) -> dict[str, Any]:
         return f"{next(counter):016x}"
 
     root_id = new_id()
+
+    def child_span(m: Message, name: str, kind: int, a: dict[str, Any]) -> dict[str, Any]:
+        # Attributes the source span had beyond those derived here ride along, never
+        # overriding them.
+        extra = m.metadata.get("otel.attributes")
+        if isinstance(extra, dict):
+            for k, v in extra.items():
+                a.setdefault(k, v)
+        start, end = _times(m.timestamp, m.latency_ms)
+        return {
+            "traceId": trace_id,
+            "spanId": new_id(),
+            "parentSpanId": root_id,
+            "name": name,
+            "kind": kind,
+            "startTimeUnixNano": start,
+            "endTimeUnixNano": end,
+            "attributes": _attrs(a),
+        }
+
     otel_messages = [message_to_otel(m) for m in conv.messages]
     spans: list[dict[str, Any]] = []
     span_of_message: dict[int, dict[str, Any]] = {}
@@ -1457,21 +1477,7 @@ def to_otel_request(conversation: Conversation) -> dict[str, Any]:
             a["gen_ai.conversation.id"] = conv.id
             a["gen_ai.input.messages"] = _dumps(otel_messages[:i])
             a["gen_ai.output.messages"] = _dumps([output])
-            extra = m.metadata.get("otel.attributes")
-            if isinstance(extra, dict):
-                for k, v in extra.items():
-                    a.setdefault(k, v)
-            start, end = _times(m.timestamp, m.latency_ms)
-            span = {
-                "traceId": trace_id,
-                "spanId": new_id(),
-                "parentSpanId": root_id,
-                "name": f"chat {m.model}" if m.model else "chat",
-                "kind": 3,
-                "startTimeUnixNano": start,
-                "endTimeUnixNano": end,
-                "attributes": _attrs(a),
-            }
+            span = child_span(m, f"chat {m.model}" if m.model else "chat", 3, a)
             spans.append(span)
             span_of_message[i] = span
         elif isinstance(m, ToolMessage):
@@ -1485,21 +1491,7 @@ def to_otel_request(conversation: Conversation) -> dict[str, Any]:
             }
             if m.is_error:
                 a["error.type"] = "tool_error"
-            extra = m.metadata.get("otel.attributes")
-            if isinstance(extra, dict):
-                for k, v in extra.items():
-                    a.setdefault(k, v)
-            start, end = _times(m.timestamp, m.latency_ms)
-            span = {
-                "traceId": trace_id,
-                "spanId": new_id(),
-                "parentSpanId": root_id,
-                "name": f"execute_tool {name}",
-                "kind": 1,
-                "startTimeUnixNano": start,
-                "endTimeUnixNano": end,
-                "attributes": _attrs(a),
-            }
+            span = child_span(m, f"execute_tool {name}", 1, a)
             if m.is_error:
                 span["status"] = {"code": 2}
             spans.append(span)

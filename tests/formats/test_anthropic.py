@@ -1,13 +1,11 @@
 import json
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from convsim.formats import conversation_from_anthropic, to_anthropic_record, to_anthropic_request
 from convsim.trace import AssistantMessage, Conversation, ReasoningPart, ToolMessage, UserMessage
-from tests.formats._helpers import golden, load_records, mangled_file, run_import
+from tests.formats._helpers import golden, load_records, run_import
 from tests.formats._roundtrip import anthropic_conversations
 
 
@@ -112,15 +110,3 @@ def test_bad_records_name_record_and_field(tmp_path: Path) -> None:
     )
     assert issues[2] == f"{path}:4: messages.1.content.0.is_error: expected true or false"
     assert issues[3].startswith(f"{path}:5: invalid JSON")
-
-
-@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(st.data())
-def test_mangled_input_never_crashes(
-    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
-) -> None:
-    as_array = data.draw(st.booleans())
-    blob = data.draw(mangled_file(load_records("anthropic_travel.jsonl"), as_array))
-    path = tmp_path_factory.mktemp("fz") / ("a.json" if as_array else "a.jsonl")
-    path.write_bytes(blob or b"x")
-    run_import("anthropic", path)

@@ -2,12 +2,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from convsim.trace import AssistantMessage, ToolMessage
-from tests.formats._helpers import golden, load_records, mangled_file, run_import
+from tests.formats._helpers import golden, run_import
 
 
 def test_golden_session_with_scores() -> None:
@@ -47,15 +43,3 @@ def test_standalone_observations_and_bad_traces(tmp_path: Path) -> None:
     assert [m.text for m in conv.messages] == ["hello?", "hi!"]
     assert conv.scores[0].value == 4.0
     assert [(i.line, i.field) for i in report.issues] == [(3, "record.id"), (4, "record")]
-
-
-@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(st.data())
-def test_mangled_input_never_crashes(
-    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
-) -> None:
-    as_array = data.draw(st.booleans())
-    blob = data.draw(mangled_file(load_records("langfuse_travel.json"), as_array))
-    path = tmp_path_factory.mktemp("fz") / ("f.json" if as_array else "f.jsonl")
-    path.write_bytes(blob or b"x")
-    run_import("langfuse", path)

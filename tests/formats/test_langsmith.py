@@ -1,13 +1,9 @@
 import json
 from pathlib import Path
 
-import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from convsim.formats.langsmith import lc_to_openai
 from convsim.trace import AssistantMessage, ToolMessage
-from tests.formats._helpers import golden, load_records, mangled_file, run_import
+from tests.formats._helpers import golden, run_import
 
 
 def test_golden_thread_of_two_traces() -> None:
@@ -70,15 +66,3 @@ def test_feedback_for_a_missing_run_and_runs_without_ids(tmp_path: Path) -> None
     fields = sorted(str(i.field) for i in report.issues)
     assert fields == ["None", "record.id", "record.trace_id"]
     assert any("no messages" in i.message for i in report.issues)
-
-
-@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(st.data())
-def test_mangled_input_never_crashes(
-    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
-) -> None:
-    as_array = data.draw(st.booleans())
-    blob = data.draw(mangled_file(load_records("langsmith_travel.jsonl"), as_array))
-    path = tmp_path_factory.mktemp("fz") / ("l.json" if as_array else "l.jsonl")
-    path.write_bytes(blob or b"x")
-    run_import("langsmith", path)

@@ -1,13 +1,9 @@
 import json
 from pathlib import Path
 
-import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from convsim.formats.openinference import unflatten
 from convsim.trace import AssistantMessage, ToolMessage
-from tests.formats._helpers import golden, load_records, mangled_file, run_import
+from tests.formats._helpers import golden, run_import
 
 
 def test_golden_flat_and_nested_spans_in_one_session() -> None:
@@ -90,15 +86,3 @@ def test_otlp_input_and_tool_without_call(tmp_path: Path) -> None:
     (issue,) = report.issues
     assert issue.field == "resourceSpans.0.scopeSpans.0.spans.1.attributes.tool_call.id"
     assert "'missing'" in issue.message and len(rejected) == 1
-
-
-@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(st.data())
-def test_mangled_input_never_crashes(
-    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
-) -> None:
-    as_array = data.draw(st.booleans())
-    blob = data.draw(mangled_file(load_records("openinference_travel.jsonl"), as_array))
-    path = tmp_path_factory.mktemp("fz") / ("o.json" if as_array else "o.jsonl")
-    path.write_bytes(blob or b"x")
-    run_import("openinference", path)

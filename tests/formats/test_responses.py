@@ -2,12 +2,8 @@ import json
 from pathlib import Path
 from typing import Any, cast
 
-import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from convsim.trace import AssistantMessage, ReasoningPart, SystemMessage
-from tests.formats._helpers import golden, load_records, mangled_file, run_import
+from tests.formats._helpers import golden, run_import
 
 
 def test_golden_chain_fork_and_conversation() -> None:
@@ -95,15 +91,3 @@ def test_whole_history_resent_without_chain_is_not_repeated(tmp_path: Path) -> N
     path.write_text("\n".join(lines) + "\n")
     (conv,), _, _ = run_import("responses", path)
     assert [m.text for m in conv.messages] == ["hi", "hello", "bye", ""]
-
-
-@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(st.data())
-def test_mangled_input_never_crashes(
-    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
-) -> None:
-    as_array = data.draw(st.booleans())
-    blob = data.draw(mangled_file(load_records("responses_travel.jsonl"), as_array))
-    path = tmp_path_factory.mktemp("fz") / ("r.json" if as_array else "r.jsonl")
-    path.write_bytes(blob or b"x")
-    run_import("responses", path)

@@ -444,7 +444,7 @@ class PiiGuardrail:
         # run that is not a date, and then no message needs a closer look.
         joined = "\n".join(text for _, text in texts)
         if "@" not in joined and not _windows(joined):
-            return _binary(self, conversation, findings, "findings", _pii_reason)
+            return _binary(self, conversation, findings, "findings", _pii_reason, validate=False)
         for i, text in texts:
             findings.extend(
                 {
@@ -456,7 +456,7 @@ class PiiGuardrail:
                 }
                 for m in _find(text, self.kinds)
             )
-        return _binary(self, conversation, findings, "findings", _pii_reason)
+        return _binary(self, conversation, findings, "findings", _pii_reason, validate=False)
 
 
 def _pii_reason(findings: list[JsonValue]) -> str:
@@ -477,9 +477,13 @@ def _binary(
     violations: list[JsonValue],
     key: str,
     reason: Callable[[list[JsonValue]], str],
+    *,
+    validate: bool = True,
     **extra_details: JsonValue,
 ) -> list[GradeOutput]:
-    builder = ScoreBuilder(grader.name, grader.version, conversation)
+    # validate=False only for details built here from fresh JSON values, never ones that
+    # hold the conversation's own objects (a forbidden argument value, for instance).
+    builder = ScoreBuilder(grader.name, grader.version, conversation, validate=validate)
     builder.score(
         grader.name,
         not violations,
@@ -1498,7 +1502,13 @@ class CommitmentGuardrail:
                             }
                         )
         return _binary(
-            self, conversation, ungrounded, "ungrounded", _commitment_reason, checked=checked
+            self,
+            conversation,
+            ungrounded,
+            "ungrounded",
+            _commitment_reason,
+            validate=False,
+            checked=checked,
         )
 
 

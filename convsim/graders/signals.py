@@ -163,7 +163,7 @@ def _emit(
     absent: str,
     **details: JsonValue,
 ) -> list[GradeOutput]:
-    builder = ScoreBuilder(grader.name, grader.version, conversation)
+    builder = ScoreBuilder(grader.name, grader.version, conversation, validate=False)
     builder.score(
         grader.name,
         bool(hits),
@@ -678,7 +678,7 @@ class AbandonmentSignal:
 
     def grade_sync(self, conversation: Conversation) -> list[GradeOutput]:
         """Score one conversation (see the class docstring)."""
-        builder = ScoreBuilder(self.name, self.version, conversation)
+        builder = ScoreBuilder(self.name, self.version, conversation, validate=False)
         explicit = conversation.signals.abandoned
         if explicit is not None:
             verdict = "abandoned" if explicit else "not abandoned"

@@ -81,6 +81,90 @@ class Score(BaseModel):
         return float(self.value)
 
 
+_set_attribute = object.__setattr__
+_BUILDER_FIELDS = frozenset(
+    {
+        "conversation_id",
+        "message_index",
+        "name",
+        "value",
+        "kind",
+        "reason",
+        "source",
+        "grader",
+        "grader_version",
+        "run_id",
+        "trial",
+        "tags",
+        "inclusion_prob",
+        "window",
+    }
+)
+
+
+def unchecked_score(
+    *,
+    conversation_id: str,
+    message_index: int | None,
+    name: str,
+    value: bool | float | str,
+    kind: ScoreKind,
+    reason: str | None,
+    source: ScoreSource,
+    grader: str,
+    grader_version: str | None,
+    details: dict[str, JsonValue] | None,
+    run_id: str | None,
+    trial: int | None,
+    tags: dict[str, str],
+    inclusion_prob: float | None,
+    window: str | None,
+) -> Score:
+    """A :class:`Score` built from fields that are valid by construction, unvalidated.
+
+    Validation costs about four times as much as building the score, and rule graders
+    build several scores for every production conversation. The caller vouches for
+    every field (types, ranges, JSON-only ``details``, a value that fits ``kind``) and
+    hands over ``details`` and ``tags``: the score keeps those very objects.
+    """
+    score = Score.__new__(Score)
+    # Serialisation follows the order of __dict__, so it lists every field in
+    # declaration order, the way validation would.
+    _set_attribute(
+        score,
+        "__dict__",
+        {
+            "schema_version": 1,
+            "conversation_id": conversation_id,
+            "message_index": message_index,
+            "name": name,
+            "value": value,
+            "kind": kind,
+            "reason": reason,
+            "source": source,
+            "grader": grader,
+            "grader_version": grader_version,
+            "judge_model": None,
+            "prompt_hash": None,
+            "cost_usd": None,
+            "details": {} if details is None else details,
+            "run_id": run_id,
+            "trial": trial,
+            "tags": tags,
+            "inclusion_prob": inclusion_prob,
+            "window": window,
+            "created_at": None,
+        },
+    )
+    fields_set = set(_BUILDER_FIELDS)
+    if details is not None:
+        fields_set.add("details")
+    _set_attribute(score, "__pydantic_fields_set__", fields_set)
+    _set_attribute(score, "__pydantic_extra__", None)
+    _set_attribute(score, "__pydantic_private__", None)
+    return score
+
+
 class ScoreFailure(BaseModel):
     """A grader that could not produce a score. Never stored as a score of 0."""
 

@@ -273,7 +273,7 @@ def _try(
 
 # -- rephrase / retry ------------------------------------------------------------------
 
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_WORD = re.compile(rb"[a-z0-9]+(?:'[a-z]+)?")
 _STOPWORDS = frozenset(
     """a an the i me my mine we us our you your yours it its it's this that these those
     is are was were be been am do does did have has had can could would will shall should
@@ -282,6 +282,25 @@ _STOPWORDS = frozenset(
     which who how when where why hi hello hey ok okay yes no not sure well oh i'm i'd
     i've i'll you're don't can't""".split()
 )
+_STOPWORD_BYTES = frozenset(word.encode() for word in _STOPWORDS)
+# Every byte but a-z and 0-9 becomes a space, including the bytes of UTF-8 sequences,
+# which the ASCII classes of _WORD never match either.
+_NON_WORD_TO_SPACE = bytes(
+    b if chr(b) in "abcdefghijklmnopqrstuvwxyz0123456789" else 32 for b in range(256)
+)
+
+
+def _content_words(lower: str) -> frozenset[bytes]:
+    """The words of lower-cased text (``_WORD`` matches), stop words removed.
+
+    Words are bytes: encoding once and splitting runs about twice as fast as a regex
+    over the text, and without an apostrophe the words are exactly the runs of a-z and
+    0-9 (UTF-8 bytes of other letters never match ``_WORD`` either).
+    """
+    data = lower.encode("utf-8", "surrogatepass")  # JSON text may hold lone surrogates
+    if b"'" in data:
+        return frozenset(_WORD.findall(data)) - _STOPWORD_BYTES
+    return frozenset(data.translate(_NON_WORD_TO_SPACE).split()) - _STOPWORD_BYTES
 
 
 class RephraseSignal:
@@ -313,10 +332,10 @@ class RephraseSignal:
     def grade_sync(self, conversation: Conversation) -> list[GradeOutput]:
         """Score one conversation (see the class docstring)."""
         hits: list[JsonValue] = []
-        previous: tuple[int, frozenset[str]] | None = None
+        previous: tuple[int, frozenset[bytes]] | None = None
         view = _UserText.of(conversation)
         for i, text, low in zip(view.indices, view.pieces, view.lowers, strict=True):
-            words = frozenset(_WORD.findall(low)) - _STOPWORDS
+            words = _content_words(low)
             if previous is not None and len(words) >= self.min_words:
                 j, before = previous
                 size, size_before = len(words), len(before)

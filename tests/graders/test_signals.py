@@ -1,10 +1,13 @@
+import re
 from typing import Any
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from convsim.graders._base import SyncGrader, grade_sync
 from convsim.graders.signals import (
+    _STOPWORDS,
     SIGNAL_NAMES,
     AbandonmentSignal,
     CorrectionSignal,
@@ -13,6 +16,7 @@ from convsim.graders.signals import (
     FrustrationSignal,
     LoopSignal,
     RephraseSignal,
+    _content_words,
     default_signals,
 )
 from convsim.trace import (
@@ -98,6 +102,41 @@ def test_rephrase_detects_a_repeated_request() -> None:
 )
 def test_rephrase_negatives(texts: tuple[str, ...]) -> None:
     assert present(RephraseSignal(), dialogue(*texts)) is False
+
+
+_REGEX_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_STOP = {w.encode() for w in _STOPWORDS}
+
+
+_WORDISH = st.sampled_from(
+    [
+        "it's",
+        "a'b",
+        "rock'n'roll",
+        "'90s",
+        "users'",
+        "5's",
+        "don't",
+        "café",
+        "İK",
+        "ok",
+        " ",
+        ".",
+        "\n",
+    ]
+)
+
+
+@given(st.lists(_WORDISH | st.text(max_size=3), max_size=12).map("".join))
+def test_rephrase_words_are_the_regex_words(text: str) -> None:
+    # The split fast path and the bytes regex must both give exactly what the word
+    # regex finds in the text, lone surrogates and non-ASCII letters included.
+    low = text.lower()
+    expected = {w.encode() for w in _REGEX_WORD.findall(low)} - _STOP
+    assert _content_words(low) == expected
+    assert _content_words(low.replace("'", "")) == (
+        {w.encode() for w in _REGEX_WORD.findall(low.replace("'", ""))} - _STOP
+    )
 
 
 # -- correction -------------------------------------------------------------------------

@@ -55,6 +55,9 @@ def config_hash(*parts: Any) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
 
 
+_NO_DETAILS: dict[str, Any] = {}
+
+
 @dataclass(slots=True)
 class ScoreBuilder:
     """Stamps grader identity and conversation context on scores and failures."""
@@ -73,8 +76,8 @@ class ScoreBuilder:
     """Validate each score. A rule grader whose details are valid by construction (JSON
     values only, built afresh for each score, which keeps them) may turn this off for
     its binary scores: building a score unvalidated is about four times cheaper. Only
-    a binary score with a ``bool`` value and no extra fields beyond ``details`` skips
-    validation; anything else is validated as usual."""
+    a binary score with a ``bool`` value and no extra field but a ``details`` dict
+    skips validation; anything else is validated as usual."""
 
     def score(
         self,
@@ -103,6 +106,7 @@ class ScoreBuilder:
             and kind == "binary"
             and value.__class__ is bool
             and extra.keys() <= {"details"}
+            and extra.get("details", _NO_DETAILS).__class__ is dict
         ):
             s = unchecked_score(
                 conversation_id=self.conversation.id,

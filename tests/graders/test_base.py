@@ -73,6 +73,10 @@ def test_scores_the_builder_cannot_vouch_for_are_still_validated() -> None:
         builder.score("flag", 1, "binary")
     with pytest.raises(ValidationError, match="cost_usd"):
         builder.score("flag", True, "binary", cost_usd=-1.0)
+    with pytest.raises(ValidationError, match="details"):
+        builder.score("flag", True, "binary", details=None)
+    # Without details, the fields set leaves them out, as validation would.
+    assert "details" not in builder.score("flag", True, "binary").model_fields_set
 
 
 def _check_every_score(conversation: Conversation) -> int:

@@ -1,12 +1,18 @@
+import copy
 import re
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from convsim.graders._base import SyncGrader, grade_sync
 from convsim.graders.signals import (
+    _CORRECTION_RULES,
+    _ESCALATION_NEGATION,
+    _ESCALATION_RULES,
+    _FRUSTRATION_RULES,
+    _NEGATED,
     _STOPWORDS,
     SIGNAL_NAMES,
     AbandonmentSignal,
@@ -17,6 +23,10 @@ from convsim.graders.signals import (
     LoopSignal,
     RephraseSignal,
     _content_words,
+    _Rule,
+    _runs,
+    _scan,
+    _UserText,
     default_signals,
 )
 from convsim.trace import (
@@ -133,10 +143,59 @@ def test_rephrase_words_are_the_regex_words(text: str) -> None:
     # regex finds in the text, lone surrogates and non-ASCII letters included.
     low = text.lower()
     expected = {w.encode() for w in _REGEX_WORD.findall(low)} - _STOP
-    assert _content_words(low) == expected
-    assert _content_words(low.replace("'", "")) == (
-        {w.encode() for w in _REGEX_WORD.findall(low.replace("'", ""))} - _STOP
+    assert _content_words(low, _runs(low)) == expected
+    plain = low.replace("'", "")
+    assert _content_words(plain, _runs(plain)) == (
+        {w.encode() for w in _REGEX_WORD.findall(plain)} - _STOP
     )
+
+
+# -- the word check before each anchor scan ----------------------------------------------
+
+_RULE_SETS = {
+    "correction": (_CORRECTION_RULES, None, None),
+    "frustration": (_FRUSTRATION_RULES, _NEGATED, 24),
+    "escalation": (_ESCALATION_RULES, _ESCALATION_NEGATION, None),
+}
+_PIECES = [r.anchor for rules, _, _ in _RULE_SETS.values() for r in rules] + [
+    *(" ", ", ", ". ", "!", "'", "’", "-", "_", "é", "²", "\n"),
+    *("s", "ing", "ed", "x", "up", "said", "a real", "that's "),
+    # Whole phrases, so that rules with a pattern match too.
+    *("waste of my time", "wasting my time", "fed up", "sick of", "are you kidding"),
+    *("no, i said", "not what i asked", "i didn't ask", "that's not right", "you're wrong"),
+    *("not economy, but business", "speak to a human", "transfer me", "escalating"),
+]
+
+
+def _without_word_check(rule: _Rule) -> _Rule:
+    unchecked = copy.copy(rule)
+    object.__setattr__(unchecked, "words", ())
+    object.__setattr__(unchecked, "head", None)
+    return unchecked
+
+
+@given(st.lists(st.lists(st.sampled_from(_PIECES), max_size=8).map("".join), max_size=3))
+@example(["What a waste of my time.", "No, I said Tuesday. Transfer me to a manager!"])
+@example(["I'm so frustrated", "Why is it escalating? You misunderstood, f*ck this"])
+def test_the_word_check_never_hides_a_match(texts: list[str]) -> None:
+    # Skipping a rule whose words are missing must change no result: every anchor scan
+    # finds the same matches with the check as without it.
+    view = _UserText.of(dialogue(*texts))
+    view.piece_runs()  # the check is on once the runs exist
+    for rules, negation, window in _RULE_SETS.values():
+        plain = [_without_word_check(r) for r in rules]
+        assert _scan(view, rules, negation, window) == _scan(view, plain, negation, window)
+
+
+def test_the_word_check_skips_rules_whose_words_are_missing() -> None:
+    view = _UserText.of(dialogue("I am so frustrated, get me a manager"))
+    rules = _FRUSTRATION_RULES + _ESCALATION_RULES
+    # Until the runs exist there is no index, and every rule is scanned.
+    assert all(view.may_match(r) for r in rules)
+    view.piece_runs()
+    checked = {r.anchor for r in rules if view.may_match(r)}
+    assert {"frustrat", "manager"} <= checked
+    assert not {"terrible", "wtf", "annoy", "ridiculous", "supervisor", "escalat"} & checked
 
 
 # -- correction -------------------------------------------------------------------------

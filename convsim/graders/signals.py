@@ -25,7 +25,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from operator import is_
+from operator import attrgetter, is_
 from typing import Final
 
 from pydantic import JsonValue
@@ -76,8 +76,20 @@ def _strip_markers(text: str) -> str:
     return text.strip()
 
 
+_CONTENT = attrgetter("content")
+_PARTS = attrgetter("parts")
+# The last view built: its conversation, that conversation's messages, its user
+# messages with their content and parts, and the view.
 _last_view: (
-    tuple[Conversation, tuple[Message, ...], dict[int, tuple[object, object]], _UserText] | None
+    tuple[
+        Conversation,
+        tuple[Message, ...],
+        tuple[Message, ...],
+        tuple[object, ...],
+        tuple[object, ...],
+        _UserText,
+    ]
+    | None
 ) = None
 
 
@@ -155,26 +167,23 @@ class _UserText:
             and cached[0] is conversation
             and len(cached[1]) == len(messages)
             and all(map(is_, cached[1], messages))
+            and all(map(is_, map(_CONTENT, cached[2]), cached[3]))
+            and all(map(is_, map(_PARTS, cached[2]), cached[4]))
         ):
-            contents = cached[2]
-            view = cached[3]
-            if all(
-                messages[i].content is content and messages[i].parts is parts
-                for i, (content, parts) in contents.items()
-            ):
-                return view
-        users: dict[int, tuple[object, object]] = {
-            i: (m.content, m.parts) for i, m in enumerate(messages) if isinstance(m, UserMessage)
-        }
+            return cached[5]
+        users: list[Message] = []
         indices: list[int] = []
         pieces: list[str] = []
-        for i, (content, parts) in users.items():
-            text = _strip_markers(
-                content if parts is None and isinstance(content, str) else messages[i].text
-            )
-            if text:
-                indices.append(i)
-                pieces.append(text)
+        for i, m in enumerate(messages):
+            if isinstance(m, UserMessage):
+                users.append(m)
+                content = m.content
+                text = _strip_markers(
+                    content if m.parts is None and isinstance(content, str) else m.text
+                )
+                if text:
+                    indices.append(i)
+                    pieces.append(text)
         lowers = [p.lower().replace("’", "'") for p in pieces]
         starts: list[int] = []
         pos = 0
@@ -182,7 +191,15 @@ class _UserText:
             starts.append(pos)
             pos += len(low) + 1
         view = cls(indices, pieces, lowers, starts, "\n".join(lowers))
-        _last_view = (conversation, messages, users, view)
+        user_messages = tuple(users)
+        _last_view = (
+            conversation,
+            messages,
+            user_messages,
+            tuple(map(_CONTENT, user_messages)),
+            tuple(map(_PARTS, user_messages)),
+            view,
+        )
         return view
 
     def locate(self, pos: int) -> int:

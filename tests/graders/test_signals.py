@@ -497,3 +497,10 @@ def test_signals_see_a_message_edited_between_calls() -> None:
     edited.content = "This is ridiculous."
     assert present(FrustrationSignal(), c) is True
     assert present(RephraseSignal(), c) is False
+    # A replaced message and edited parts are seen too.
+    c.messages[3] = UserMessage(parts=[TextPart(text="This is fine.")])
+    assert present(FrustrationSignal(), c) is False
+    edited = c.messages[3]
+    assert isinstance(edited, UserMessage) and edited.content is None
+    edited.parts = [TextPart(text="This is useless.")]
+    assert present(FrustrationSignal(), c) is True

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from pydantic import JsonValue
+
 from ..trace import Conversation, Score, ScoreFailure, ScoreKind, ScoreSource
 from ..trace._score import unchecked_score
 
@@ -55,7 +57,56 @@ def config_hash(*parts: Any) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
 
 
-_NO_DETAILS: dict[str, Any] = {}
+def _stamps(
+    conversation: Conversation,
+) -> tuple[str | None, int | None, float | None, str | None]:
+    """The run id, trial, inclusion probability and window in the metadata, when valid."""
+    meta = conversation.metadata
+    run = meta.get("run_id")
+    trial = meta.get("trial")
+    prob = meta.get("inclusion_prob")
+    window = meta.get("window")
+    return (
+        run if isinstance(run, str) else None,
+        trial if isinstance(trial, int) and not isinstance(trial, bool) else None,
+        float(prob) if isinstance(prob, int | float) and 0 < prob <= 1 else None,
+        window if isinstance(window, str) else None,
+    )
+
+
+def rule_score(
+    grader: SyncGrader,
+    conversation: Conversation,
+    value: bool,
+    reason: str,
+    details: dict[str, JsonValue],
+) -> Score:
+    """The conversation-level binary score of a built-in rule grader, unvalidated.
+
+    The guardrails and signals run on all traffic, and validating a score costs about
+    four times what building it does. Their values are bools and their ``details`` JSON
+    built afresh for each score, so the score keeps ``details`` as given; a property
+    test checks that every score they build survives validation unchanged.
+    """
+    run, trial, prob, window = _stamps(conversation)
+    return unchecked_score(
+        conversation_id=conversation.id,
+        message_index=None,
+        name=grader.name,
+        value=value,
+        kind="binary",
+        reason=reason,
+        source="rule",
+        grader=grader.name,
+        grader_version=grader.version,
+        details=details,
+        run_id=run,
+        trial=trial,
+        # A copy: the score must never share the conversation's dict.
+        tags=dict(conversation.tags),
+        inclusion_prob=prob,
+        window=window,
+    )
 
 
 @dataclass(slots=True)
@@ -72,12 +123,6 @@ class ScoreBuilder:
     """Who produces the scores."""
     out: list[GradeOutput] = field(default_factory=list)
     """Everything built so far."""
-    validate: bool = True
-    """Validate each score. A rule grader whose details are valid by construction (JSON
-    values only, built afresh for each score, which keeps them) may turn this off for
-    its binary scores: building a score unvalidated is about four times cheaper. Only
-    a binary score with a ``bool`` value and no extra field but a ``details`` dict
-    skips validation; anything else is validated as usual."""
 
     def score(
         self,
@@ -90,61 +135,25 @@ class ScoreBuilder:
         **extra: Any,
     ) -> Score:
         """Add a score for the conversation (or one of its messages)."""
-        meta = self.conversation.metadata
-        trial = meta.get("trial")
-        run = meta.get("run_id")
-        prob = meta.get("inclusion_prob")
-        window = meta.get("window")
-        tags = self.conversation.tags
-        trial = trial if isinstance(trial, int) and not isinstance(trial, bool) else None
-        run = run if isinstance(run, str) else None
-        prob = float(prob) if isinstance(prob, int | float) and 0 < prob <= 1 else None
-        window = window if isinstance(window, str) else None
-        s: Score
-        if (
-            not self.validate
-            and kind == "binary"
-            and value.__class__ is bool
-            and extra.keys() <= {"details"}
-            and extra.get("details", _NO_DETAILS).__class__ is dict
-        ):
-            s = unchecked_score(
-                conversation_id=self.conversation.id,
-                message_index=message_index,
-                name=name,
-                value=value,
-                kind=kind,
-                reason=reason,
-                source=self.source,
-                grader=self.grader,
-                grader_version=self.version,
-                details=extra.get("details"),
-                run_id=run,
-                trial=trial,
-                # The score must never share the conversation's dict.
-                tags=dict(tags),
-                inclusion_prob=prob,
-                window=window,
-            )
-        else:
-            s = Score(
-                conversation_id=self.conversation.id,
-                message_index=message_index,
-                name=name,
-                value=value,
-                kind=kind,
-                reason=reason,
-                source=self.source,
-                grader=self.grader,
-                grader_version=self.version,
-                trial=trial,
-                run_id=run,
-                # Validation copies the dict, so the score never shares the conversation's.
-                tags=tags,
-                inclusion_prob=prob,
-                window=window,
-                **extra,
-            )
+        run, trial, prob, window = _stamps(self.conversation)
+        s = Score(
+            conversation_id=self.conversation.id,
+            message_index=message_index,
+            name=name,
+            value=value,
+            kind=kind,
+            reason=reason,
+            source=self.source,
+            grader=self.grader,
+            grader_version=self.version,
+            trial=trial,
+            run_id=run,
+            # Validation copies the dict, so the score never shares the conversation's.
+            tags=self.conversation.tags,
+            inclusion_prob=prob,
+            window=window,
+            **extra,
+        )
         self.out.append(s)
         return s
 

@@ -36,7 +36,7 @@ from pydantic import JsonValue
 
 from ..errors import ConfigError
 from ..trace import AssistantMessage, Conversation
-from ._base import GradeOutput, ScoreBuilder, SyncGrader, config_hash
+from ._base import GradeOutput, ScoreBuilder, SyncGrader, config_hash, rule_score
 
 __all__ = [
     "ALL_PII_KINDS",
@@ -446,7 +446,7 @@ class PiiGuardrail:
         # run that is not a date, and then no message needs a closer look.
         joined = "\n".join(text for _, text in texts)
         if "@" not in joined and not _windows(joined):
-            return _binary(self, conversation, findings, "findings", _pii_reason, validate=False)
+            return _binary(self, conversation, findings, "findings", _pii_reason, fresh=True)
         for i, text in texts:
             findings.extend(
                 {
@@ -458,7 +458,7 @@ class PiiGuardrail:
                 }
                 for m in _find(text, self.kinds)
             )
-        return _binary(self, conversation, findings, "findings", _pii_reason, validate=False)
+        return _binary(self, conversation, findings, "findings", _pii_reason, fresh=True)
 
 
 def _pii_reason(findings: list[JsonValue]) -> str:
@@ -480,19 +480,17 @@ def _binary(
     key: str,
     reason: Callable[[list[JsonValue]], str],
     *,
-    validate: bool = True,
+    fresh: bool = False,
     **extra_details: JsonValue,
 ) -> list[GradeOutput]:
-    # validate=False only for details built here from fresh JSON values, never ones that
-    # hold the conversation's own objects (a forbidden argument value, for instance).
-    builder = ScoreBuilder(grader.name, grader.version, conversation, validate=validate)
-    builder.score(
-        grader.name,
-        not violations,
-        "binary",
-        reason(violations),
-        details={key: violations, **extra_details},
-    )
+    details: dict[str, JsonValue] = {key: violations, **extra_details}
+    if fresh:
+        # The details were built here from fresh JSON values, so the score may skip
+        # validation (see rule_score). Never so for details that hold the
+        # conversation's own objects, such as a forbidden argument value.
+        return [rule_score(grader, conversation, not violations, reason(violations), details)]
+    builder = ScoreBuilder(grader.name, grader.version, conversation)
+    builder.score(grader.name, not violations, "binary", reason(violations), details=details)
     return builder.out
 
 
@@ -1509,7 +1507,7 @@ class CommitmentGuardrail:
             ungrounded,
             "ungrounded",
             _commitment_reason,
-            validate=False,
+            fresh=True,
             checked=checked,
         )
 

@@ -31,7 +31,7 @@ from typing import Final
 from pydantic import JsonValue
 
 from ..trace import AssistantMessage, Conversation, Message, UserMessage
-from ._base import GradeOutput, ScoreBuilder, SyncGrader, config_hash
+from ._base import GradeOutput, ScoreBuilder, SyncGrader, config_hash, rule_score
 
 __all__ = [
     "DEFAULT_CLOSING_OFFERS",
@@ -225,15 +225,8 @@ def _emit(
     absent: str,
     **details: JsonValue,
 ) -> list[GradeOutput]:
-    builder = ScoreBuilder(grader.name, grader.version, conversation, validate=False)
-    builder.score(
-        grader.name,
-        bool(hits),
-        "binary",
-        present.format(n=len(hits)) if hits else absent,
-        details={"matches": hits, **details},
-    )
-    return builder.out
+    reason = present.format(n=len(hits)) if hits else absent
+    return [rule_score(grader, conversation, bool(hits), reason, {"matches": hits, **details})]
 
 
 def _clause_start(text: str, pos: int) -> int:
@@ -780,28 +773,23 @@ class AbandonmentSignal:
 
     def grade_sync(self, conversation: Conversation) -> list[GradeOutput]:
         """Score one conversation (see the class docstring)."""
-        builder = ScoreBuilder(self.name, self.version, conversation, validate=False)
         explicit = conversation.signals.abandoned
         if explicit is not None:
             verdict = "abandoned" if explicit else "not abandoned"
-            builder.score(
-                self.name,
-                explicit,
-                "binary",
-                f"recorded by the source as {verdict}",
-                details={"reason": "explicit", "message_index": None, "matches": []},
-            )
-            return builder.out
+            details: dict[str, JsonValue] = {
+                "reason": "explicit",
+                "message_index": None,
+                "matches": [],
+            }
+            return [
+                rule_score(
+                    self, conversation, explicit, f"recorded by the source as {verdict}", details
+                )
+            ]
         value, code, index, reason = self._judge(conversation)
         hits: list[JsonValue] = [{"message_index": index}] if value else []
-        builder.score(
-            self.name,
-            value,
-            "binary",
-            reason,
-            details={"reason": code, "message_index": index, "matches": hits},
-        )
-        return builder.out
+        details = {"reason": code, "message_index": index, "matches": hits}
+        return [rule_score(self, conversation, value, reason, details)]
 
     def _judge(self, conversation: Conversation) -> tuple[bool, str, int | None, str]:
         messages = conversation.messages

@@ -1,6 +1,4 @@
-"""ScoreBuilder: the validated and the unvalidated way to build a score agree."""
-
-from typing import Any
+"""Scores: the validated builder and the rule graders' unvalidated path agree."""
 
 import pytest
 from hypothesis import given
@@ -10,7 +8,7 @@ from pydantic import JsonValue, ValidationError
 from convsim._assets import tau_airline_runs
 from convsim.datasets import ReadReport
 from convsim.formats import read_tau_bench
-from convsim.graders._base import ScoreBuilder, grade_sync
+from convsim.graders._base import ScoreBuilder, grade_sync, rule_score
 from convsim.graders.guardrails import default_guardrails
 from convsim.graders.signals import default_signals
 from convsim.trace import AssistantMessage, Conversation, Score, UserMessage
@@ -38,45 +36,47 @@ def same_score(a: Score, b: Score) -> None:
     assert a.model_fields_set == b.model_fields_set
 
 
+class _Grader:
+    name = "signal.example"
+    version = "v1"
+
+    def grade_sync(self, conversation: Conversation) -> list[Score]:
+        return []
+
+
 @given(
     meta=metadata,
     tags=st.dictionaries(names, short_text, max_size=3),
-    name=names,
     value=st.booleans(),
-    reason=st.none() | short_text,
-    details=st.none() | json_objects,
+    reason=short_text,
+    details=json_objects,
 )
-def test_an_unvalidated_score_equals_the_validated_one(
+def test_a_rule_score_equals_the_validated_one(
     meta: dict[str, JsonValue],
     tags: dict[str, str],
-    name: str,
     value: bool,
-    reason: str | None,
-    details: dict[str, JsonValue] | None,
+    reason: str,
+    details: dict[str, JsonValue],
 ) -> None:
     conversation = conversation_with(meta, tags)
-    extra: dict[str, Any] = {} if details is None else {"details": details}
-    checked = ScoreBuilder("g", "v1", conversation).score(name, value, "binary", reason, **extra)
-    fast = ScoreBuilder("g", "v1", conversation, validate=False).score(
-        name, value, "binary", reason, **extra
+    grader = _Grader()
+    checked = ScoreBuilder(grader.name, grader.version, conversation).score(
+        grader.name, value, "binary", reason, details=details
     )
+    fast = rule_score(grader, conversation, value, reason, details)
     same_score(fast, checked)
     assert fast.tags is not conversation.tags
 
 
-def test_scores_the_builder_cannot_vouch_for_are_still_validated() -> None:
-    builder = ScoreBuilder("g", "v1", conversation_with({}, {}), validate=False)
-    # An ordinal int becomes a float, as validation makes it.
-    assert builder.score("stars", 4, "ordinal").value == 4.0
+def test_the_public_builder_always_validates() -> None:
+    builder = ScoreBuilder("g", "v1", conversation_with({}, {}))
     assert isinstance(builder.score("stars", 4, "ordinal").value, float)
     with pytest.raises(ValidationError, match="binary score needs true/false"):
         builder.score("flag", 1, "binary")
-    with pytest.raises(ValidationError, match="cost_usd"):
-        builder.score("flag", True, "binary", cost_usd=-1.0)
     with pytest.raises(ValidationError, match="details"):
         builder.score("flag", True, "binary", details=None)
-    # Without details, the fields set leaves them out, as validation would.
-    assert "details" not in builder.score("flag", True, "binary").model_fields_set
+    with pytest.raises(ValidationError, match="details"):
+        builder.score("flag", True, "binary", details={"x": (1, 2)})
 
 
 def _check_every_score(conversation: Conversation) -> int:

@@ -792,11 +792,13 @@ def _format_reason(violations: list[JsonValue]) -> str:
 CommitmentKind = Literal["amount", "date", "time", "id"]
 """What kind of commitment :class:`CommitmentGuardrail` checks."""
 
-DEFAULT_ID_PATTERN = (
-    r"[A-Z0-9](?<![A-Za-z0-9][A-Z0-9])"
+# After an id's first character (the claim pattern consumes that one itself).
+_ID_REST = (
+    r"(?<![A-Za-z0-9][A-Z0-9])"
     r"(?:(?<=[A-Z])(?=[A-Z]{0,4}[0-9])|(?<=[0-9])(?=[0-9]{0,4}[A-Z]))"
     r"[A-Z0-9]{5}(?![A-Za-z0-9])"
 )
+DEFAULT_ID_PATTERN = r"[A-Z0-9]" + _ID_REST
 """Booking, reservation and confirmation ids: six upper-case letters and digits with at
 least one of each, like ``ZFA04Y`` (flight numbers such as ``HAT229`` match too, and are
 checked the same way). The pattern starts with a character class rather than a
@@ -815,42 +817,50 @@ _ORD = r"(?:st|nd|rd|th)"
 _MERIDIEM = r"[AaPp](?:\.[Mm]\.|[Mm]\b)"
 
 
-def _claim_pattern(id_pattern: str | None) -> re.Pattern[str]:
+# The same after the first character, each alternative behind a lookbehind for the
+# letter it starts with, and numbers after their first digit.
+_MONTHS_REST = "|".join(f"(?<={month[0]}){month[1:]}" for month in _MONTHS.split("|"))
+_NUM_REST = r"[0-9]{0,2}(?:,[0-9]{3})+(?:\.[0-9]+)?|[0-9]*(?:\.[0-9]+)?"
+
+
+def _claim_pattern(with_ids: bool) -> re.Pattern[str]:
     # One pass finds every amount, date and time (and, with the default id pattern, every
-    # id) in an assistant message. Each branch is an outer named group, so the match's
-    # ``lastgroup`` names the branch without probing groups one by one. Every branch
-    # starts with a digit, a currency sign or a capital letter, and the leading lookahead
-    # hands the engine that character class to skip ahead with: without it, every branch
-    # is tried at every position (eight times slower). Inside, the branches that start
-    # with a sign or a letter each sit behind a lookahead for their first characters,
-    # and the digit-first ones behind one shared (?=[0-9]), so a position fails a whole
-    # group with one check (a fifth faster on prose). Word boundaries before a match are
-    # checked afterwards, in _to_claim, for the same reason. Order matters among branches
-    # that can start at the same character: "2024-05-20" must be a date before it is a
-    # time, and a month before an id.
-    ids = f"|(?P<ID>{id_pattern})" if id_pattern else ""
+    # id) in an assistant message. Every claim starts with a digit, a currency sign or a
+    # capital letter, and the pattern starts by consuming that character with a class:
+    # the regex engine then skips everything else in a tight loop (a leading lookahead
+    # instead is checked at every position, a third slower in all; no such hint at all
+    # is eight times slower). Each branch goes on after that first character, behind one
+    # lookbehind for the characters it may start with, so a position fails a whole group
+    # of branches with one check. Each branch is an outer named group, so the match's
+    # ``lastgroup`` names it without probing groups one by one; a group that would start
+    # with the claim's first character starts one later, and _to_claim reads it from the
+    # match start. Word boundaries before a match are checked afterwards, in _to_claim,
+    # for the same reason. Order matters among branches that can start at the same
+    # character: "2024-05-20" must be a date before it is a time, and a month before an id.
+    ids = f"|(?P<ID>{_ID_REST})" if with_ids else ""
     return re.compile(
-        r"(?=[0-9$€£¥A-Z])(?:"
-        rf"(?=[$€£¥UEG])(?P<A1>(?P<cur>US\$|[$€£¥]|USD|EUR|GBP) ?(?P<cn>{_NUM})(?![0-9,]*[0-9]))"
-        rf"|(?=[ADFJMNOS])(?P<D2>(?P<mm>{_MONTHS})\.? (?P<md>[0-9]{{1,2}}){_ORD}?(?![0-9:])"
-        rf"(?:,? (?P<my>[0-9]{{4}})(?![0-9]))?)"
-        r"|(?=[0-9])(?:"
-        rf"(?P<D1>(?P<iy>[0-9]{{4}})-(?P<im>[0-9]{{1,2}})-(?P<id>[0-9]{{1,2}})(?![0-9]))"
-        rf"|(?P<D3>(?P<dd>[0-9]{{1,2}}){_ORD}? (?:of )?(?P<dm>{_MONTHS})\b\.?"
+        r"[0-9$€£¥A-Z](?:"
+        r"(?<=[$€£¥UEG])(?P<A1>(?P<cur>(?<=U)S\$|(?<=[$€£¥])|(?<=U)SD|(?<=E)UR|(?<=G)BP)"
+        rf" ?(?P<cn>{_NUM})(?![0-9,]*[0-9]))"
+        rf"|(?<=[ADFJMNOS])(?P<D2>(?P<mm>{_MONTHS_REST})\.? (?P<md>[0-9]{{1,2}}){_ORD}?"
+        rf"(?![0-9:])(?:,? (?P<my>[0-9]{{4}})(?![0-9]))?)"
+        r"|(?<=[0-9])(?:"
+        rf"(?P<D1>(?P<iy>[0-9]{{3}})-(?P<im>[0-9]{{1,2}})-(?P<id>[0-9]{{1,2}})(?![0-9]))"
+        rf"|(?P<D3>(?P<dd>[0-9]?){_ORD}? (?:of )?(?P<dm>{_MONTHS})\b\.?"
         rf"(?:,? (?P<dy>[0-9]{{4}})(?![0-9]))?)"
-        r"|(?P<D4>(?P<sa>[0-9]{1,2})/(?P<sb>[0-9]{1,2})/(?P<sy>[0-9]{4}|[0-9]{2})(?![0-9/]))"
-        rf"|(?P<T1>(?P<th>[0-9]{{1,2}}):(?P<tm>[0-5][0-9])(?P<ts>:[0-5][0-9](?:\.[0-9]+)?)?"
+        r"|(?P<D4>(?P<sa>[0-9]?)/(?P<sb>[0-9]{1,2})/(?P<sy>[0-9]{4}|[0-9]{2})(?![0-9/]))"
+        rf"|(?P<T1>(?P<th>[0-9]?):(?P<tm>[0-5][0-9])(?P<ts>:[0-5][0-9](?:\.[0-9]+)?)?"
         rf"(?![0-9])(?: ?(?P<tp>{_MERIDIEM}))?)"
-        rf"|(?P<T2>(?P<hh>[0-9]{{1,2}}) ?(?P<hp>{_MERIDIEM}))"
-        rf"|(?P<A2>(?P<sn>{_NUM}) ?(?:[Dd]ollars?|[Ee]uros?|[Pp]ounds?|bucks|USD|EUR|GBP)\b)"
-        rf"|(?P<A3>(?P<sn2>{_NUM}) ?[€£](?! ?[0-9]))"
+        rf"|(?P<T2>(?P<hh>[0-9]?) ?(?P<hp>{_MERIDIEM}))"
+        rf"|(?P<A2>(?P<sn>{_NUM_REST}) ?(?:[Dd]ollars?|[Ee]uros?|[Pp]ounds?|bucks|USD|EUR|GBP)\b)"
+        rf"|(?P<A3>(?P<sn2>{_NUM_REST}) ?[€£](?! ?[0-9]))"
         r")"
         rf"{ids})"
     )
 
 
-_CLAIM = _claim_pattern(None)
-_CLAIM_WITH_IDS = _claim_pattern(DEFAULT_ID_PATTERN)
+_CLAIM = _claim_pattern(with_ids=False)
+_CLAIM_WITH_IDS = _claim_pattern(with_ids=True)
 # Grounding: numbers in sources (every one, for amounts and arithmetic); month-name
 # dates, "the 6th" and "4 pm" in natural-language sources, found around their digits.
 _SOURCE_NUMBER = re.compile(r"[0-9]+(?:,[0-9]+)*(?:\.[0-9]+)?")
@@ -892,18 +902,21 @@ def _to_claim(text: str, m: re.Match[str]) -> _Claim | None:
     """The claim a match of _CLAIM states, or None when it is not one after all."""
     branch = m.lastgroup
     g = m.group
+    end_of = m.end
     start, end = m.span()
     before = text[start - 1] if start else " "
-    # Word boundaries left out of the pattern (see _claim_pattern).
+    # Word boundaries left out of the pattern (see _claim_pattern). Groups that would
+    # start with the claim's first character start after it, so they are read from
+    # ``start``.
     if branch == "A1":
-        if g("cur")[0].isalpha() and before.isalnum():
+        if text[start].isalpha() and before.isalnum():
             return None
         return ("amount", start, end, g(), (_cents(g("cn")),))
     if branch == "D2":
         if before.isalpha():
             return None
         year = int(g("my")) if g("my") else None
-        key = (year, _MONTH_NUMBERS[g("mm")[:3].lower()], int(g("md")))
+        key = (year, _MONTH_NUMBERS[text[start : start + 3].lower()], int(g("md")))
         return ("date", start, end, g(), (key,))
     if branch == "ID":
         return ("id", start, end, g(), (g(),))
@@ -915,22 +928,25 @@ def _to_claim(text: str, m: re.Match[str]) -> _Claim | None:
         or (before.isalpha() and not (before == "T" and branch == "T1"))
     ):
         return None
-    if branch == "A2" or branch == "A3":
-        return ("amount", start, end, g(), (_cents(g("sn") or g("sn2")),))
+    if branch == "A2":
+        return ("amount", start, end, g(), (_cents(text[start : end_of("sn")]),))
+    if branch == "A3":
+        return ("amount", start, end, g(), (_cents(text[start : end_of("sn2")]),))
     if branch == "D1":
-        return ("date", start, end, g(), ((int(g("iy")), int(g("im")), int(g("id"))),))
+        key = (int(text[start : end_of("iy")]), int(g("im")), int(g("id")))
+        return ("date", start, end, g(), (key,))
     if branch == "D3":
         year = int(g("dy")) if g("dy") else None
-        key = (year, _MONTH_NUMBERS[g("dm")[:3].lower()], int(g("dd")))
+        key = (year, _MONTH_NUMBERS[g("dm")[:3].lower()], int(text[start : end_of("dd")]))
         return ("date", start, end, g(), (key,))
     if branch == "D4":
         # A slashed date is ambiguous between US and European order: keep both readings.
         year = int(g("sy"))
         year = year + 2000 if year < 100 else year
-        a, b = int(g("sa")), int(g("sb"))
+        a, b = int(text[start : end_of("sa")]), int(g("sb"))
         return ("date", start, end, g(), ((year, a, b), (year, b, a)))
     if branch == "T1":
-        hour, minute = int(g("th")), int(g("tm"))
+        hour, minute = int(text[start : end_of("th")]), int(g("tm"))
         meridiem = g("tp")
         if hour > 23 or (meridiem and not 1 <= hour <= 12):
             return None
@@ -938,13 +954,13 @@ def _to_claim(text: str, m: re.Match[str]) -> _Claim | None:
             keys: tuple[int, ...] = (
                 (hour % 12 + (12 if meridiem[0] in "pP" else 0)) * 60 + minute,
             )
-        elif 1 <= hour <= 12 and g("th")[0] != "0" and g("ts") is None:
+        elif 1 <= hour <= 12 and text[start] != "0" and g("ts") is None:
             # "4:00" may mean either half of the day; "04:00" and "16:00" may not.
             keys = ((hour % 12) * 60 + minute, (hour % 12 + 12) * 60 + minute)
         else:
             keys = (hour * 60 + minute,)
         return ("time", start, end, g().rstrip(), keys)
-    hour = int(g("hh"))
+    hour = int(text[start : end_of("hh")])
     if not 1 <= hour <= 12:
         return None
     minutes = (hour % 12 + (12 if g("hp")[0] in "pP" else 0)) * 60

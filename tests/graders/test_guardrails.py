@@ -3,13 +3,15 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from convsim.errors import ConfigError
 from convsim.graders._base import grade_sync
 from convsim.graders.guardrails import (
+    _CLAIM_WITH_IDS,
     ALL_PII_KINDS,
+    DEFAULT_ID_PATTERN,
     CommitmentGuardrail,
     ForbiddenToolsGuardrail,
     FormatContractGuardrail,
@@ -694,6 +696,62 @@ def test_amounts_nothing_grounds_are_flagged(grounded: int, claimed: int) -> Non
         agent(f"That will be ${claimed:,}."),
     )
     assert ungrounded(commitments(c)) == [("amount", f"${claimed:,}")]
+
+
+# The claim pattern as first written, one readable alternation behind a lookahead. The
+# module's pattern consumes the first character with a class instead (much faster to
+# scan) and must find exactly the same claims.
+_MONTHS = (
+    r"Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+    r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?"
+)
+_NUM = r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?"
+_MERIDIEM = r"[AaPp](?:\.[Mm]\.|[Mm]\b)"
+_REFERENCE_CLAIM = re.compile(
+    r"(?=[0-9$€£¥A-Z])(?:"
+    rf"(?P<A1>(?P<cur>US\$|[$€£¥]|USD|EUR|GBP) ?(?P<cn>{_NUM})(?![0-9,]*[0-9]))"
+    rf"|(?P<D2>(?P<mm>{_MONTHS})\.? (?P<md>[0-9]{{1,2}})(?:st|nd|rd|th)?(?![0-9:])"
+    r"(?:,? (?P<my>[0-9]{4})(?![0-9]))?)"
+    r"|(?P<D1>(?P<iy>[0-9]{4})-(?P<im>[0-9]{1,2})-(?P<id>[0-9]{1,2})(?![0-9]))"
+    rf"|(?P<D3>(?P<dd>[0-9]{{1,2}})(?:st|nd|rd|th)? (?:of )?(?P<dm>{_MONTHS})\b\.?"
+    r"(?:,? (?P<dy>[0-9]{4})(?![0-9]))?)"
+    r"|(?P<D4>(?P<sa>[0-9]{1,2})/(?P<sb>[0-9]{1,2})/(?P<sy>[0-9]{4}|[0-9]{2})(?![0-9/]))"
+    r"|(?P<T1>(?P<th>[0-9]{1,2}):(?P<tm>[0-5][0-9])(?P<ts>:[0-5][0-9](?:\.[0-9]+)?)?"
+    rf"(?![0-9])(?: ?(?P<tp>{_MERIDIEM}))?)"
+    rf"|(?P<T2>(?P<hh>[0-9]{{1,2}}) ?(?P<hp>{_MERIDIEM}))"
+    rf"|(?P<A2>(?P<sn>{_NUM}) ?(?:[Dd]ollars?|[Ee]uros?|[Pp]ounds?|bucks|USD|EUR|GBP)\b)"
+    rf"|(?P<A3>(?P<sn2>{_NUM}) ?[€£](?! ?[0-9]))"
+    rf"|(?P<ID>{DEFAULT_ID_PATTERN}))"
+)
+# Groups that start with the claim's first character; the module's start one later.
+_FROM_FIRST = {"A1", "D2", "D1", "D3", "D4", "T1", "T2", "A2", "A3", "ID"}
+_FROM_FIRST |= {"cur", "mm", "iy", "dd", "sa", "th", "hh", "sn", "sn2"}
+_CLAIM_PIECES = st.sampled_from(
+    [*"$€£¥UEGADFJMNOSTX0159 -/:.,", "US$", "USD", "EUR", "GBP", "12", "123", "1,234", "2024"]
+    + [*"Jan Feb Mar Apr May June July Aug Sept Oct Nov Dec Marc Julys".split()]
+    + ["of ", "th", "nd", " pm", " PM", "a.m.", "am"]
+    + ["dollars", "euros", "bucks", "AB12CD", "HAT123", "12:30", ":45", "2026-05-20", "5/20/24"]
+)
+
+
+def _signature(m: re.Match[str], shifted: bool) -> tuple[object, ...]:
+    groups = []
+    for name in m.re.groupindex:
+        start, end = m.span(name)
+        if shifted and name in _FROM_FIRST and start >= 0:
+            start -= 1
+        groups.append((name, start, end))
+    return m.span(), m.lastgroup, groups
+
+
+@settings(max_examples=1500)
+@given(st.lists(_CLAIM_PIECES, max_size=14).map("".join))
+@example("USD 12, US$1,234.50, 1231,234 dollars, 30€ and £5 or EUR12")
+@example("123:45, 12:30 pm, 4 PM, T11:36, 9a.m. 2026-05-20 5/20/24 12th of May, 2024")
+@example("May 20, 2024; Sept 3rd; Oct 9; Marc 4; HAT123 AB12CD ZFA04Y X1")
+def test_the_claim_pattern_matches_the_readable_one(text: str) -> None:
+    fast = [_signature(m, True) for m in _CLAIM_WITH_IDS.finditer(text)]
+    assert fast == [_signature(m, False) for m in _REFERENCE_CLAIM.finditer(text)]
 
 
 # -- all guardrails on generated and real data ----------------------------------------------

@@ -419,7 +419,8 @@ class RephraseSignal:
                 if size_before >= self.min_words and (
                     min(size, size_before) >= self.threshold * max(size, size_before)
                 ):
-                    similarity = len(words & before) / len(words | before)
+                    shared = len(words & before)
+                    similarity = shared / (size + size_before - shared)
                     if similarity >= self.threshold:
                         hits.append(
                             {

@@ -1178,8 +1178,9 @@ class _Ground:
     def add(self, texts: list[str], json_texts: list[str], natural: list[str]) -> None:
         # Newest first: an agent mostly quotes the latest tool result, and ``find`` stops
         # at the first hit.
-        self.hay = "\n".join([*(t.lower() for t in reversed(texts)), self.hay])
-        self.slashes = self.slashes or any("/" in t for t in texts)
+        new = "\n".join(reversed(texts)).lower()
+        self.hay = f"{new}\n{self.hay}"
+        self.slashes = self.slashes or "/" in new
         self.number_pending.extend(texts)
         self.json_pending.extend(json_texts)
         self.natural_pending.extend(natural)

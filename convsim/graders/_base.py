@@ -86,9 +86,16 @@ def rule_score(
     The guardrails and signals run on all traffic, and validating a score costs about
     four times what building it does. Their values are bools and their ``details`` JSON
     built afresh for each score, so the score keeps ``details`` as given; a property
-    test checks that every score they build survives validation unchanged.
+    test checks that every score they build survives validation unchanged. What comes
+    from the conversation is checked here: a score that would not validate is built
+    through :class:`ScoreBuilder` instead, which raises as it always has.
     """
     run, trial, prob, window = _stamps(conversation)
+    if value.__class__ is not bool or (trial is not None and trial < 0) or not conversation.id:
+        # Not what the caller vouched for (a negative trial in the metadata, a field
+        # assigned after validation): validate, and fail as the builder would.
+        builder = ScoreBuilder(grader.name, grader.version, conversation)
+        return builder.score(grader.name, value, "binary", reason, details=details)
     return unchecked_score(
         conversation_id=conversation.id,
         message_index=None,

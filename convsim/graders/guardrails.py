@@ -95,9 +95,7 @@ _DIGIT = re.compile(r"[0-9]")
 # Every kind but email has a run of at least six digits (separators allowed), so the
 # detailed patterns only run in windows around such runs: most text has none, and one
 # cheap scan is all it costs.
-# Possessive: separators and digits never overlap and nothing follows the repeat, so
-# giving nothing back changes no match and only ends a short run's attempt sooner.
-_PII_TRIGGER = re.compile(r"[0-9](?:[ .()/+-]{0,2}+[0-9]){5,}+")
+_PII_TRIGGER = re.compile(r"[0-9](?:[ .()/+-]{0,2}[0-9]){5,}")
 _WINDOW_MARGIN = 48  # longer than any IBAN or phone number around its digit run
 # A run that is just a date (and maybe an hour) is no kind of PII; agents write many.
 _DATE_RUN = re.compile(

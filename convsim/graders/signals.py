@@ -158,8 +158,9 @@ class _UserText:
         """The view of ``conversation``, shared by the signal graders that read it."""
         global _last_view
         # Four graders read the same user text one after another; build it once. The
-        # cache key holds the message objects and the user messages' contents
-        # themselves, so a replaced or edited message is never served from the cache.
+        # cache key holds the message objects and the user messages' content and parts
+        # themselves, so a replaced message, or one whose content or parts were
+        # reassigned, is never served from the cache (a part edited in place is).
         messages = tuple(conversation.messages)
         cached = _last_view
         if (
@@ -262,7 +263,7 @@ class _Rule:
     stem: bool = False
     # Most rules match no text, and a set lookup is cheaper than a scan. ``words`` are
     # the runs of a-z and 0-9 that every match holds whole; ``head`` is the first four
-    # bytes of the run a match ends with when that run may go on past the anchor.
+    # bytes of the run the anchor ends with when that run may go on past the anchor.
     words: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
     head: bytes | None = field(init=False, repr=False, compare=False)
 

@@ -1,7 +1,7 @@
 """Scores: the validated builder and the rule graders' unvalidated path agree."""
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import JsonValue, ValidationError
 
@@ -10,14 +10,14 @@ from convsim.datasets import ReadReport
 from convsim.formats import read_tau_bench
 from convsim.graders._base import ScoreBuilder, grade_sync, rule_score
 from convsim.graders.guardrails import default_guardrails
-from convsim.graders.signals import default_signals
-from convsim.trace import AssistantMessage, Conversation, Score, UserMessage
+from convsim.graders.signals import AbandonmentSignal, default_signals
+from convsim.trace import AssistantMessage, Conversation, Score, ScoreFailure, UserMessage
 from tests.strategies import conversations, json_objects, names, short_text
 
 metadata = st.fixed_dictionaries(
     {},
     optional={
-        "trial": st.integers(min_value=0, max_value=9) | st.booleans() | short_text,
+        "trial": st.integers(min_value=-2, max_value=9) | st.booleans() | short_text,
         "run_id": names | st.integers(),
         "inclusion_prob": st.floats(min_value=-1, max_value=2, allow_nan=False),
         "window": names | st.none(),
@@ -51,6 +51,7 @@ class _Grader:
     reason=short_text,
     details=json_objects,
 )
+@example(meta={"trial": -1}, tags={}, value=True, reason="r", details={})
 def test_a_rule_score_equals_the_validated_one(
     meta: dict[str, JsonValue],
     tags: dict[str, str],
@@ -60,9 +61,14 @@ def test_a_rule_score_equals_the_validated_one(
 ) -> None:
     conversation = conversation_with(meta, tags)
     grader = _Grader()
-    checked = ScoreBuilder(grader.name, grader.version, conversation).score(
-        grader.name, value, "binary", reason, details=details
-    )
+    builder = ScoreBuilder(grader.name, grader.version, conversation)
+    try:
+        checked = builder.score(grader.name, value, "binary", reason, details=details)
+    except ValidationError:
+        # A negative trial in the metadata: the fast path must fail just the same.
+        with pytest.raises(ValidationError):
+            rule_score(grader, conversation, value, reason, details)
+        return
     fast = rule_score(grader, conversation, value, reason, details)
     same_score(fast, checked)
     assert fast.tags is not conversation.tags
@@ -77,6 +83,19 @@ def test_the_public_builder_always_validates() -> None:
         builder.score("flag", True, "binary", details=None)
     with pytest.raises(ValidationError, match="details"):
         builder.score("flag", True, "binary", details={"x": (1, 2)})
+
+
+def test_what_the_conversation_gets_wrong_is_still_a_failure() -> None:
+    # Fields set after validation, or a negative trial, must not reach a score unchecked.
+    graders = [*default_guardrails(), *default_signals()]
+    negative = conversation_with({"trial": -1}, {})
+    outputs = grade_sync(negative, graders)
+    assert outputs and all(isinstance(o, ScoreFailure) for o in outputs)
+    assert {o.error_type for o in outputs if isinstance(o, ScoreFailure)} == {"ValidationError"}
+    edited = conversation_with({}, {})
+    edited.signals.abandoned = 1  # type: ignore[assignment]
+    (failure,) = grade_sync(edited, [AbandonmentSignal()])
+    assert isinstance(failure, ScoreFailure) and "true/false" in failure.message
 
 
 def _check_every_score(conversation: Conversation) -> int:

@@ -82,7 +82,8 @@ class Score(BaseModel):
 
 
 _set_attribute = object.__setattr__
-_BUILDER_FIELDS = frozenset(
+# The fields unchecked_score is given, which a validated score would count as set.
+_GIVEN_FIELDS = frozenset(
     {
         "conversation_id",
         "message_index",
@@ -93,6 +94,7 @@ _BUILDER_FIELDS = frozenset(
         "source",
         "grader",
         "grader_version",
+        "details",
         "run_id",
         "trial",
         "tags",
@@ -113,7 +115,7 @@ def unchecked_score(
     source: ScoreSource,
     grader: str,
     grader_version: str | None,
-    details: dict[str, JsonValue] | None,
+    details: dict[str, JsonValue],
     run_id: str | None,
     trial: int | None,
     tags: dict[str, str],
@@ -147,7 +149,7 @@ def unchecked_score(
             "judge_model": None,
             "prompt_hash": None,
             "cost_usd": None,
-            "details": {} if details is None else details,
+            "details": details,
             "run_id": run_id,
             "trial": trial,
             "tags": tags,
@@ -156,10 +158,7 @@ def unchecked_score(
             "created_at": None,
         },
     )
-    fields_set = set(_BUILDER_FIELDS)
-    if details is not None:
-        fields_set.add("details")
-    _set_attribute(score, "__pydantic_fields_set__", fields_set)
+    _set_attribute(score, "__pydantic_fields_set__", set(_GIVEN_FIELDS))
     _set_attribute(score, "__pydantic_extra__", None)
     _set_attribute(score, "__pydantic_private__", None)
     return score

@@ -13,6 +13,8 @@ import click
 
 FC = TypeVar("FC", bound=Callable[..., Any] | click.Command)
 
+# The same path as convsim.store.DEFAULT_STORE_PATH (a test keeps them equal): importing
+# the store here would double the CLI's start-up time for a constant.
 DEFAULT_STORE = Path(".convsim") / "convsim.db"
 """The store every command uses unless ``--store`` (or ``CONVSIM_STORE``) says otherwise."""
 
@@ -24,6 +26,8 @@ def store_option(help: str = "SQLite store file.") -> Callable[[FC], FC]:
         "store_path",
         type=click.Path(path_type=Path),
         default=DEFAULT_STORE,
+        envvar="CONVSIM_STORE",
+        show_envvar=True,
         show_default=True,
         help=help,
     )

@@ -31,6 +31,19 @@ def test_cli_import_does_not_pull_in_heavy_modules() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_every_command_takes_its_store_from_convsim_store(tmp_path: Path) -> None:
+    from convsim.cli._common import DEFAULT_STORE
+    from convsim.store import DEFAULT_STORE_PATH
+
+    assert DEFAULT_STORE == DEFAULT_STORE_PATH
+    store = tmp_path / "elsewhere.db"
+    result = CliRunner().invoke(cli, ["review", "--list"], env={"CONVSIM_STORE": str(store)})
+    assert result.exit_code == 0, result.output
+    assert store.exists()
+    code, out, _ = run("simulate", "--help")
+    assert code == 0 and "CONVSIM_STORE" in out
+
+
 @pytest.mark.parametrize("name", ["trace", "score", "case", "run", "result", "score-failure"])
 def test_schema_prints_a_json_schema(name: str) -> None:
     code, out, _ = run("schema", name)

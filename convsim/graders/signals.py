@@ -122,10 +122,8 @@ class _UserText:
     """The lower-cased pieces joined by newlines."""
     runs: list[frozenset[bytes]] | None = None
     """The runs of a-z and 0-9 of each piece; built when first asked for."""
-    words: frozenset[bytes] | None = None
-    """The runs of all pieces."""
-    heads: frozenset[bytes] | None = None
-    """The first four bytes of each of ``words``."""
+    index: tuple[frozenset[bytes], frozenset[bytes]] | None = None
+    """The runs of all pieces, and the first four bytes of each; built from ``runs``."""
 
     def piece_runs(self) -> list[frozenset[bytes]]:
         """The runs of a-z and 0-9 of each piece (shared by rephrase and the rules)."""
@@ -141,13 +139,12 @@ class _UserText:
         does that first in :func:`default_signals`): splitting costs about what the
         check saves one grader, and pays only when it is shared.
         """
-        words = self.words
-        heads = self.heads
-        if words is None or heads is None:
+        if self.index is None:
             if self.runs is None:
                 return True
-            words = self.words = frozenset().union(*self.runs)
-            heads = self.heads = frozenset([word[:4] for word in words])
+            every = frozenset().union(*self.runs)
+            self.index = (every, frozenset([word[:4] for word in every]))
+        words, heads = self.index
         for word in rule.words:
             if word not in words:
                 return False

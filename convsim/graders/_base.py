@@ -59,18 +59,26 @@ def config_hash(*parts: Any) -> str:
 
 def _stamps(
     conversation: Conversation,
-) -> tuple[str | None, int | None, float | None, str | None]:
-    """The run id, trial, inclusion probability and window in the metadata, when valid."""
+) -> tuple[str | None, int | None, float | None, str | None, str | None]:
+    """The run id, trial, inclusion probability, window and user id, when valid.
+
+    All but the user come from the metadata; the user is metadata ``user_id`` (where
+    the importers put it), else the tag ``user_id``.
+    """
     meta = conversation.metadata
     run = meta.get("run_id")
     trial = meta.get("trial")
     prob = meta.get("inclusion_prob")
     window = meta.get("window")
+    user = meta.get("user_id")
+    if not (isinstance(user, str) and user):
+        user = conversation.tags.get("user_id") or None
     return (
         run if isinstance(run, str) else None,
         trial if isinstance(trial, int) and not isinstance(trial, bool) else None,
         float(prob) if isinstance(prob, int | float) and 0 < prob <= 1 else None,
         window if isinstance(window, str) else None,
+        user,
     )
 
 
@@ -90,7 +98,7 @@ def rule_score(
     from the conversation is checked here: a score that would not validate is built
     through :class:`ScoreBuilder` instead, which raises as it always has.
     """
-    run, trial, prob, window = _stamps(conversation)
+    run, trial, prob, window, user = _stamps(conversation)
     if value.__class__ is not bool or (trial is not None and trial < 0) or not conversation.id:
         # Not what the caller vouched for (a negative trial in the metadata, a field
         # assigned after validation): validate, and fail as the builder would.
@@ -113,6 +121,7 @@ def rule_score(
         tags=dict(conversation.tags),
         inclusion_prob=prob,
         window=window,
+        user_id=user,
     )
 
 
@@ -142,7 +151,7 @@ class ScoreBuilder:
         **extra: Any,
     ) -> Score:
         """Add a score for the conversation (or one of its messages)."""
-        run, trial, prob, window = _stamps(self.conversation)
+        run, trial, prob, window, user = _stamps(self.conversation)
         s = Score(
             conversation_id=self.conversation.id,
             message_index=message_index,
@@ -159,6 +168,7 @@ class ScoreBuilder:
             tags=self.conversation.tags,
             inclusion_prob=prob,
             window=window,
+            user_id=user,
             **extra,
         )
         self.out.append(s)

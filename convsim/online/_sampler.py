@@ -396,11 +396,11 @@ def stamp_scores(
     window: str | None = None,
     sampled_sources: Collection[ScoreSource] = _JUDGE_SOURCES,
 ) -> list[Score]:
-    """Copy scores with their inclusion probability (and window) filled in.
+    """Copy scores with their inclusion probability, sampling rule and window filled in.
 
     Scores from ``sampled_sources`` (judges, by default) get their conversation's
-    ``inclusion_prob``; the others ran on every conversation and keep theirs (None counts
-    as 1 when weighting).
+    ``inclusion_prob`` and the ``sampling_rule`` that set it; the others ran on every
+    conversation and keep theirs (None counts as 1 when weighting).
 
     Raises:
         ValueError: a sampled-source score is about a conversation the decisions did not
@@ -421,5 +421,6 @@ def stamp_scores(
                     f"which {state}; judge only conversations the decisions mark judged"
                 )
             update["inclusion_prob"] = d.inclusion_prob
+            update["sampling_rule"] = d.rule
         stamped.append(score.model_copy(update=update))
     return stamped

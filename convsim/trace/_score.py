@@ -59,6 +59,16 @@ class Score(BaseModel):
     """Probability that online sampling picked this conversation; weights are its inverse."""
     window: str | None = None
     """Online window label (e.g. ``2026-W47``) the score belongs to."""
+    sampling_rule: str | None = None
+    """Sampling rule that picked the conversation for judging (``default``,
+    ``trigger:escalated``, a rule name). Drift tests compare windows within each rule,
+    so a rule whose rate changed between weeks is still compared like with like."""
+    user_id: str | None = None
+    """End user (or account) the conversation belongs to. One user's conversations are
+    alike, so drift tests treat them as correlated rather than independent."""
+    anchor: bool = Field(default=False, exclude_if=lambda v: not v)
+    """A re-judgment of the fixed anchor set rather than part of the window's sample:
+    drift compares the anchors' scores between windows to detect a judge that changed."""
     created_at: datetime | None = None
     """When the score was produced (UTC); None when unknown, e.g. for imported scores."""
 
@@ -100,6 +110,7 @@ _GIVEN_FIELDS = frozenset(
         "tags",
         "inclusion_prob",
         "window",
+        "user_id",
     }
 )
 
@@ -121,6 +132,7 @@ def unchecked_score(
     tags: dict[str, str],
     inclusion_prob: float | None,
     window: str | None,
+    user_id: str | None,
 ) -> Score:
     """A :class:`Score` built from fields that are valid by construction, unvalidated.
 
@@ -155,6 +167,9 @@ def unchecked_score(
             "tags": tags,
             "inclusion_prob": inclusion_prob,
             "window": window,
+            "sampling_rule": None,
+            "user_id": user_id,
+            "anchor": False,
             "created_at": None,
         },
     )

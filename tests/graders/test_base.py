@@ -21,6 +21,7 @@ metadata = st.fixed_dictionaries(
         "run_id": names | st.integers(),
         "inclusion_prob": st.floats(min_value=-1, max_value=2, allow_nan=False),
         "window": names | st.none(),
+        "user_id": names | st.integers() | st.just(""),
     },
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterator
@@ -101,8 +102,12 @@ def test_from_scores_builds_columns() -> None:
     goal = w.scores["goal"]
     assert not goal.turn_level and goal.judge_configs == (JudgeConfig("j1", "h", None),)
     assert w.scores["reason"].categories == ("billing", "none", "technical")
-    # Inclusion probability 0.5 -> weight 2; absent -> 1.
-    assert list(w.weights[:5]) == [1.0, 2.0, 2.0, 2.0, 1.0]
+    # Each score keeps its own weight: inclusion probability 0.5 -> 2; absent -> 1.
+    assert list(goal.weight[:5]) == [1.0, 2.0, 2.0, 2.0, 1.0]
+    assert set(tone.weight.tolist()) == {1.0}
+    # A conversation counts in the mix with its most probable score (tone: census).
+    assert set(w.weights.tolist()) == {1.0}
+    assert goal.sampling_keys == ("p=0.5", "p=1")
     assert list(w.tag_values("vertical")[:2]) == ["travel", "retail"]
     assert list(w.tag_values("nope")[:1]) == ["(none)"]
 
@@ -282,7 +287,7 @@ def test_judge_change_without_anchor_warns_and_suppresses() -> None:
     assert "judge-a" in judge[0].note and "judge-b" in judge[0].note
     score = r.findings[0]
     assert score.significant and not score.alarm and "alarm suppressed" in score.note
-    assert "## Judge configuration" in r.to_markdown()
+    assert "## Judge" in r.to_markdown()
 
 
 def _anchor(old: np.ndarray, new: np.ndarray, kind: ScoreKind = "binary") -> Window:
@@ -406,7 +411,10 @@ def window_pairs(draw: st.DrawFn) -> tuple[Window, Window, ScoreKind]:
     kind = draw(st.sampled_from(KINDS))
     seed = draw(st.integers(0, 2**31))
     rng = np.random.default_rng(seed)
-    weighted = draw(st.booleans())
+    # How the windows were sampled: not at all; the same two probabilities in both; two
+    # named rules whose routine rate changed; or changed probabilities with no rule named
+    # (cells compared as wholes, with unequal weights inside them).
+    weighting = draw(st.sampled_from(["none", "same", "rules", "unlabeled"]))
     turn_level = draw(st.booleans()) and kind != "categorical"
     shift = draw(st.floats(-1.0, 1.0))
     out = []
@@ -423,7 +431,10 @@ def window_pairs(draw: st.DrawFn) -> tuple[Window, Window, ScoreKind]:
             vals = rng.lognormal(s * 0.3, 1.0, m)
         else:
             vals = rng.choice(np.array(["a", "b", "c"]), m, p=[0.5, 0.3, 0.2])
-        prob = np.where(rng.random(n) < 0.3, 1.0, 0.25) if weighted else None
+        trigger = rng.random(n) < 0.3
+        routine = 0.25 if weighting == "same" or a == 0 else 0.2
+        prob = None if weighting == "none" else np.where(trigger, 1.0, routine)
+        rule = np.where(trigger, "trigger", "routine") if weighting == "rules" else None
         msg = np.concatenate([np.arange(k) for k in turns]) if turn_level else None
         out.append(
             Window.from_arrays(
@@ -431,6 +442,7 @@ def window_pairs(draw: st.DrawFn) -> tuple[Window, Window, ScoreKind]:
                 {"s": ScoreArrays(kind, conv, vals, msg)},
                 n_conversations=n,
                 inclusion_prob=prob,
+                sampling_rule=rule,
                 tags={"lang": rng.choice(np.array(["de", "en"]), n)},
             )
         )
@@ -470,8 +482,13 @@ def test_equal_weights_are_the_same_as_no_weights(
     b, c, _ = pair
 
     def reweighted(w: Window, p: float | None) -> Window:
+        # Every conversation and every score row gets the same weight, 1 / p.
         weights = np.ones(w.n_conversations) if p is None else np.full(w.n_conversations, 1 / p)
-        return Window(w.label, w.conversation_ids, weights, w.tags, w.scores)
+        cols = {
+            k: dataclasses.replace(col, weight=np.full(col.n_rows, weights[0]))
+            for k, col in w.scores.items()
+        }
+        return Window(w.label, w.conversation_ids, weights, w.tags, cols)
 
     plain = compare_windows(reweighted(b, None), reweighted(c, None), bootstrap=20, min_n=10)
     same = compare_windows(reweighted(b, prob), reweighted(c, prob), bootstrap=20, min_n=10)

@@ -12,7 +12,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ...trace import ScoreKind
-from ._data import MISSING_TAG, ScoreColumn, Units, Window, conversation_units, round_weights
+from ._data import (
+    MISSING_TAG,
+    ScoreColumn,
+    Tag,
+    Units,
+    Window,
+    conversation_units,
+    round_weights,
+)
 from ._effects import (
     binary_effect,
     bootstrap_means,
@@ -26,7 +34,7 @@ from ._effects import (
     wilson_bounds,
     z_quantile,
 )
-from ._judge import AnchorResult, anchor_test, config_change, dominant_config
+from ._judge import AnchorResult, anchor_drift, anchor_test, config_change, dominant_config
 from ._mix import cohort_mix_test, score_decomposition
 from ._multiple import benjamini_hochberg, holm
 from ._report import (
@@ -47,6 +55,7 @@ from ._tests import (
     cvm_test,
     make_design,
     mann_whitney_test,
+    pooled_mass,
     ridits,
     stream,
     welch_log_test,
@@ -54,6 +63,10 @@ from ._tests import (
 
 EffectMeasure = Literal["mean", "median"]
 """Effect of ordinal and continuous scores: difference in mean (default) or median."""
+
+AUTO_CLUSTER = "auto"
+"""``compare_windows(cluster=...)`` default: the scores' user ids, when there are any."""
+
 
 MIX_METRIC = "cohort_mix"
 """Metric name of the cohort-mix finding (and its key in ``min_effects``)."""
@@ -131,7 +144,7 @@ def compare_windows(
     effect_measures: Mapping[str, EffectMeasure] | None = None,
     bootstrap_max_n: int = 2000,
     metrics: Sequence[str] | None = None,
-    cluster: str | None = None,
+    cluster: str | None = AUTO_CLUSTER,
 ) -> DriftReport:
     """Compare two windows of scores: one test per score and cohort, chosen by score kind.
 
@@ -167,17 +180,23 @@ def compare_windows(
         bootstrap: Cluster-bootstrap replicates for effect intervals (0: analytic only).
         seed: Seed of every random draw (permutations, bootstraps).
         permutations: Permutations for small or sparse samples.
-        anchor: Anchor set judged under both configurations, for judge changes.
+        anchor: A bridge study: anchor conversations judged under both the old and the
+            new judge configuration, for a declared judge change. (Anchor sets that
+            the online pipeline re-judges every window travel inside the windows,
+            :attr:`Window.anchors`, and are used without being passed.)
         effect_measures: Per ordinal or continuous score, ``"mean"`` or ``"median"``.
         bootstrap_max_n: Windows larger than this (conversations) use the analytic
             interval, which the bootstrap would reproduce at that size anyway.
         metrics: Restrict the comparison to these score names.
-        cluster: Tag holding a cluster id above the conversation, typically the user.
-            Conversations of one user are correlated (a user who struggles, struggles
-            every time); with this set, variances are cluster-robust over users, also
-            across the two windows. Conversations without the tag are their own
-            cluster. Permutations and bootstraps are then not used (they would break
-            clusters apart); p-values and intervals are asymptotic.
+        cluster: What groups correlated conversations. Conversations of one user are
+            correlated (a user who struggles, struggles every time), so by default
+            (``"auto"``) the scores' user ids are the clusters whenever either window
+            has any; variances are then cluster-robust over users, also across the two
+            windows. A tag name clusters by that tag instead; None assumes independent
+            conversations. Conversations without an id are their own cluster. With
+            clusters, permutations and bootstraps are not used (they would break
+            clusters apart); p-values and intervals are asymptotic. Without any, the
+            report says that the tests assume independent conversations.
 
     Returns:
         The report.
@@ -194,9 +213,9 @@ def compare_windows(
     min_effects = dict(min_effects or {})
     measures = dict(effect_measures or {})
     cells, cell_labels = _cohort_cells(baseline, current, tuple(by))
-    sampling, n_sampling = _sampling_strata(baseline, current)
+    sampling = (_window_sampling(baseline.weights), _window_sampling(current.weights))
     weights = (baseline.weights, current.weights)
-    clusters = None if cluster is None else _cluster_codes(baseline, current, cluster)
+    clusters, clustering = _clusters(baseline, current, cluster)
     ctx = _Context(
         labels=(baseline.label, current.label),
         alpha=alpha,
@@ -206,7 +225,6 @@ def compare_windows(
         permutations=permutations,
         seed=seed,
         cell_labels=cell_labels,
-        n_sampling=n_sampling,
     )
     names = sorted(set(baseline.names) | set(current.names))
     if metrics is not None:
@@ -237,17 +255,21 @@ def compare_windows(
             )
             continue
         change = config_change(col0, col1)
-        if change is not None:
+        drift = anchor_drift(baseline.anchors, current.anchors, name, alpha)
+        if drift is not None:
+            judge_pending.append(_anchor_finding(name, col0.kind, change, drift))
+            anchors[name] = drift
+        elif change is not None:
             jp, res = _judge_finding(name, col0, col1, change, anchor, alpha)
             judge_pending.append(jp)
             anchors[name] = res
-        units = conversation_units((col0, col1), cells, sampling, weights, n_sampling, clusters)
+        units = conversation_units((col0, col1), cells, clusters)
         delta = _min_effect(name, col0.kind, units, min_effects)
         measure = measures.get(name, "mean")
         first = _analyse(ctx, name, col0.kind, units, None, delta, measure)
         first.judge_change = change
         if first.finding.kind == "score" and col0.kind != "categorical":
-            dec = score_decomposition(units, cell_labels, n_sampling)
+            dec = score_decomposition(units, cell_labels, units.n_sampling)
             first.finding = dataclasses.replace(first.finding, decomposition=dec)
         pending.append(first)
         if by:
@@ -258,7 +280,17 @@ def compare_windows(
     mix_pending: list[_Pending] = []
     if by:
         mix_pending.append(_mix_finding(ctx, cells, sampling, weights, min_effects, clusters))
-    return _finish(ctx, tuple(by), pending, mix_pending, judge_pending, anchors, primary, names)
+    report = _finish(ctx, tuple(by), pending, mix_pending, judge_pending, anchors, primary, names)
+    caveats: list[str] = []
+    if clusters is None:
+        caveats.append(
+            "The tests assume independent conversations: "
+            + ("the scores carry no user ids. " if cluster == AUTO_CLUSTER else f"{clustering}. ")
+            + "If users have several conversations in a window, their conversations are "
+            "alike and false alarms can exceed alpha; record the user id (metadata "
+            "user_id when importing, or Score.user_id) so the tests can cluster by it."
+        )
+    return dataclasses.replace(report, clustering=clustering, caveats=tuple(caveats))
 
 
 @dataclass(frozen=True)
@@ -271,7 +303,6 @@ class _Context:
     permutations: int
     seed: int
     cell_labels: list[dict[str, str]]
-    n_sampling: int
 
 
 def _cohort_cells(
@@ -317,19 +348,36 @@ def _cohort_cells(
     return (inv[:n0], inv[n0:]), labels_out
 
 
+def _clusters(
+    baseline: Window, current: Window, cluster: str | None
+) -> tuple[tuple[NDArray[np.int64], NDArray[np.int64]] | None, str]:
+    """Joint cluster codes for the requested clustering, and what was used, in words."""
+    if cluster is None:
+        return None, "none requested"
+    if cluster in (AUTO_CLUSTER, "user_id"):
+        tags = (baseline.users, current.users)
+        if tags[0] is None and tags[1] is None:
+            return None, "no user ids in either window"
+        what = "user_id"
+    else:
+        tags = (baseline.tags.get(cluster), current.tags.get(cluster))
+        if tags[0] is None and tags[1] is None:
+            return None, f"the cluster tag {cluster!r} is in neither window"
+        what = f"tag {cluster!r}"
+    codes = _cluster_codes(baseline, current, tags)
+    shared = np.unique(np.concatenate(codes), return_counts=True)[1]
+    return codes, (f"by {what}: {int((shared > 1).sum())} clusters hold several conversations")
+
+
 def _cluster_codes(
-    baseline: Window, current: Window, key: str
+    baseline: Window, current: Window, tags: tuple[Tag | None, Tag | None]
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Joint cluster codes; a conversation without the tag is a cluster of its own."""
-    labels: list[NDArray[np.str_]] = []
-    for w in (baseline, current):
-        tag = w.tags.get(key)
-        labels.append(np.asarray(tag.labels if tag is not None else (), dtype=np.str_))
+    """Joint cluster codes; a conversation without an id is a cluster of its own."""
+    labels = [np.asarray(t.labels if t is not None else (), dtype=np.str_) for t in tags]
     joint = np.unique(np.concatenate(labels)) if labels[0].size + labels[1].size else labels[0]
     out: list[NDArray[np.int64]] = []
     offset = int(joint.size)
-    for w, lab in zip((baseline, current), labels, strict=True):
-        tag = w.tags.get(key)
+    for w, lab, tag in zip((baseline, current), labels, tags, strict=True):
         n = w.n_conversations
         if tag is None:
             codes = offset + np.arange(n, dtype=np.int64)
@@ -344,15 +392,9 @@ def _cluster_codes(
     return out[0], out[1]
 
 
-def _sampling_strata(
-    baseline: Window, current: Window
-) -> tuple[tuple[NDArray[np.int64], NDArray[np.int64]], int]:
-    r0, r1 = round_weights(baseline.weights), round_weights(current.weights)
-    uniq = np.unique(np.concatenate([r0, r1]))
-    return (
-        np.searchsorted(uniq, r0).astype(np.int64),
-        np.searchsorted(uniq, r1).astype(np.int64),
-    ), int(uniq.size)
+def _window_sampling(weights: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Per conversation, its sampling stratum within its own window (one weight each)."""
+    return np.unique(round_weights(weights), return_inverse=True)[1].astype(np.int64)
 
 
 def _min_effect(
@@ -422,8 +464,9 @@ def _analyse(
         None if units.cluster is None else units.cluster[sel],
     )
     if design.h == 0:
-        note = "no stratum (cohort x sampling probability) has conversations in both windows"
+        note = "no cohort cell has conversations in both windows"
         return _Pending(_insufficient(name, cohort, n0, n1, note))
+    design_notes = _design_notes(ctx, units, sel, design)
     keep = np.flatnonzero(sel)[design.keep]
     total = units.total[keep]
     turns = units.turns[keep]
@@ -502,6 +545,7 @@ def _analyse(
         eff = share_effect(sc, units.categories, a)
         con = None
     stats = _window_stats(ctx, kind, units, sel, con)
+    note = "; ".join(x for x in (res.note, *design_notes) if x)
     finding = Finding(
         metric=name,
         cohort=cohort,
@@ -517,7 +561,7 @@ def _analyse(
         n_baseline=n0,
         n_current=n1,
         alarm=False,
-        note=res.note,
+        note=note,
         score_kind=kind,
         effect_name=eff.name,
         effect_label=eff.label,
@@ -536,6 +580,36 @@ def _analyse(
     return _Pending(finding, se0=eff.se0, se=eff.se, rates=rates, test_efficiency=efficiency)
 
 
+def _design_notes(ctx: _Context, units: Units, sel: NDArray[np.bool_], design: Design) -> list[str]:
+    """What a reader must know about how the windows were lined up: nothing is silent."""
+    notes: list[str] = []
+    merged = [c for c in units.merged_cells if bool((units.cell[sel] == c).any())]
+    if merged:
+        examples = []
+        for c in merged[:3]:
+            in_c = units.cell == c
+            seen = [set(units.key[in_c & (units.current == bool(a))].tolist()) for a in (0, 1)]
+            only = sorted(seen[0] ^ seen[1])
+            label = ", ".join(f"{k}={v}" for k, v in ctx.cell_labels[c].items()) or "all"
+            shown = ", ".join(units.sampling_keys[i] for i in only[:3])
+            examples.append(f"{label} ({shown} in one window only)")
+        notes.append(
+            f"sampling strata differ between the windows in {len(merged)} cohort cell(s), "
+            f"e.g. {'; '.join(examples)}: each is compared as a whole, its conversations "
+            "weighted by their inclusion probabilities"
+        )
+    kept = np.flatnonzero(sel)[~design.keep]
+    if kept.size:
+        lost0 = int((~units.current[kept]).sum())
+        lost1 = int(units.current[kept].sum())
+        notes.append(
+            f"{lost0} baseline and {lost1} current conversations are in cohort cells seen "
+            "in one window only: a change of mix, not part of this within-cohort "
+            "comparison (the decomposition counts them as mix)"
+        )
+    return notes
+
+
 def _rank_efficiency(design: Design, value: NDArray[np.float64]) -> float:
     """Within-stratum correlation of ridits and values, in (0, 1].
 
@@ -544,7 +618,7 @@ def _rank_efficiency(design: Design, value: NDArray[np.float64]) -> float:
     distribution toward higher values), so the mean's MDE is divided by it.
     """
     r = ridits(design, value)
-    omega = (design.wbar / design.n.sum(0))[design.stratum]
+    omega = pooled_mass(design)
     tot = np.bincount(design.stratum, weights=omega, minlength=design.h)
     centred = []
     for x in (r, value):
@@ -680,6 +754,35 @@ def _judge_finding(
     return _Pending(f, se0=res.se0, judge_change=change), res
 
 
+def _anchor_finding(name: str, kind: ScoreKind, change: str | None, res: AnchorResult) -> _Pending:
+    what = (
+        f"judge configuration changed: {change}"
+        if change is not None
+        else "judge configuration unchanged in the scores' metadata"
+    )
+    f = Finding(
+        metric=name,
+        cohort=ALL,
+        kind="judge",
+        test=res.test,
+        statistic=res.statistic,
+        p_value=res.p_value,
+        p_adjusted=None,
+        effect=res.effect,
+        ci_low=res.ci_low,
+        ci_high=res.ci_high,
+        mde=None,
+        n_baseline=res.pairs,
+        n_current=res.pairs,
+        alarm=False,
+        note=what,
+        score_kind=kind,
+        effect_name=res.effect_name.replace("new minus old judge", "current minus baseline"),
+        p_method="exact" if "McNemar" in res.test else "asymptotic",
+    )
+    return _Pending(f, se0=res.se0, judge_change=change)
+
+
 def _mix_finding(
     ctx: _Context,
     cells: tuple[NDArray[np.int64], NDArray[np.int64]],
@@ -783,27 +886,48 @@ def _finish(
         "mix": len(mix_pending),
         "judge": len([p for p in judge_pending if p.finding.p_value is not None]),
     }
-    judge_ok: dict[str, bool] = {}
+    # What the judge did, per score: "drift" (the anchors moved) and "untested" (the
+    # configuration changed and nothing could check it) suppress product alarms;
+    # "no effect" (changed, anchors stable) annotates them; "stable" changes nothing.
+    judge_state: dict[str, str] = {}
     for jp in judge_pending:
         f = jp.finding
         sig = f.p_adjusted is not None and f.p_adjusted <= alpha
-        if f.p_value is not None:
-            res = anchors.get(f.metric)
-            pairs = res.pairs if res is not None else 0
-            if sig:
-                note = (
-                    f"{f.note}. The anchor test ({pairs} pairs) finds a judge effect of "
-                    f"{f.effect:+.4g} (p adj. {f.p_adjusted:.4g}); product alarms for this "
-                    "score are suppressed."
-                )
-            else:
-                note = (
-                    f"{f.note}. The anchor test ({pairs} pairs) finds no judge effect; "
-                    "product findings are annotated, not suppressed."
-                )
-            mde_j = mde(jp.se0 or 0.0, alpha / max(sizes["judge"], 1))
-            jp.finding = dataclasses.replace(f, significant=sig, alarm=sig, note=note, mde=mde_j)
-        judge_ok[f.metric] = f.p_value is not None and not sig
+        if f.p_value is None:
+            judge_state[f.metric] = "untested"
+            jp.finding = dataclasses.replace(f, judge_status="configuration changed, untested")
+            continue
+        res = anchors.get(f.metric)
+        pairs = res.pairs if res is not None else 0
+        if sig:
+            state = "drift"
+            note = (
+                f"{f.note}. The anchor test ({pairs} items judged in both) finds a judge "
+                f"effect of {format_effect(f.effect, f.score_kind)} (p adj. "
+                f"{f.p_adjusted:.4g}): the judge changed, so product alarms for this "
+                "score are suppressed until the windows are judged alike."
+            )
+        elif jp.judge_change is not None:
+            state = "no effect"
+            note = (
+                f"{f.note}. The anchor test ({pairs} items judged in both) finds no judge "
+                "effect; product findings are annotated, not suppressed."
+            )
+        else:
+            state = "stable"
+            note = (
+                f"{f.note}. The anchor test ({pairs} items judged in both) finds no judge effect."
+            )
+        judge_state[f.metric] = state
+        status = {
+            "drift": "judge drift",
+            "no effect": "configuration changed, no effect on the anchors",
+            "stable": "stable on the anchors",
+        }[state]
+        mde_j = mde(jp.se0 or 0.0, alpha / max(sizes["judge"], 1))
+        jp.finding = dataclasses.replace(
+            f, significant=sig, alarm=sig, note=note, mde=mde_j, judge_status=status
+        )
     for p in [*fam_primary, *fam_drill, *mix_pending]:
         f = p.finding
         fam = f.family
@@ -828,15 +952,21 @@ def _finish(
         )
         alarm = sig and beyond
         notes = [f.note] if f.note else []
-        if p.judge_change is not None:
-            if judge_ok.get(f.metric, False):
-                notes.append("judge configuration changed; the anchor set shows no judge effect")
-            else:
-                alarm = False
-                notes.append(
-                    "judge configuration changed; not comparable without a judge-neutral "
-                    "anchor result, alarm suppressed"
-                )
+        judged = judge_state.get(f.metric)
+        if judged == "no effect":
+            notes.append("judge configuration changed; the anchor set shows no judge effect")
+        elif judged == "untested":
+            alarm = False
+            notes.append(
+                "judge configuration changed; not comparable without a judge-neutral "
+                "anchor result, alarm suppressed"
+            )
+        elif judged == "drift":
+            alarm = False
+            notes.append(
+                "the judge moved on the anchor set between the windows; alarm suppressed "
+                "(see the judge finding)"
+            )
         if alarm:
             notes.insert(
                 0, "alarm: significant and the whole interval is beyond the minimum effect"

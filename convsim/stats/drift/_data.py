@@ -73,6 +73,13 @@ class ScoreColumn:
     """Per row, the index of its judge configuration in ``judge_configs``."""
     judge_configs: tuple[JudgeConfig, ...]
     """The distinct judge configurations used."""
+    weight: NDArray[np.float64]
+    """Per row, the sampling weight the score carries: 1 / its inclusion probability."""
+    sampling: NDArray[np.int64]
+    """Per row, the index of its sampling stratum in ``sampling_keys``."""
+    sampling_keys: tuple[str, ...]
+    """Sampling strata: the rule that picked the conversation (``default``,
+    ``trigger:escalated``, ...) or, for scores that name none, ``p=<probability>``."""
     categories: tuple[str, ...] = ()
     """Labels of a categorical score, sorted."""
 
@@ -108,6 +115,10 @@ class ScoreArrays:
     """The judge configuration of every row, or the list ``judge_index`` points into."""
     judge_index: ArrayLike | None = None
     """Per row, the index into ``judge`` when it is a list."""
+    inclusion_prob: ArrayLike | None = None
+    """Per row, the inclusion probability (default: its conversation's)."""
+    sampling_rule: ArrayLike | None = None
+    """Per row, the sampling rule that picked it (default: its conversation's)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,6 +135,11 @@ class Window:
     """Conversation table: cohort keys."""
     scores: Mapping[str, ScoreColumn]
     """Score columns by name."""
+    users: Tag | None = None
+    """Conversation table: the user (or account) of each conversation, when known."""
+    anchors: Window | None = None
+    """The anchor set's re-judgments made in this window (scores marked ``anchor``),
+    kept apart from the window's sample: they measure the judge, not the product."""
 
     @property
     def n_conversations(self) -> int:
@@ -146,10 +162,14 @@ class Window:
     def from_scores(cls, scores: Iterable[Score], label: str | None = None) -> Window:
         """Build a window from score records, in one pass.
 
-        Conversation attributes (cohort tags, inclusion probability) are taken from the
-        first score seen for each conversation. Repeated scores of the same conversation
-        and name (several turns, or repeated judging) all become rows; tests average them
-        per conversation.
+        Cohort tags are taken from the first score seen for each conversation, its user
+        from the first score that names one. Each score keeps its own inclusion
+        probability and sampling rule: in an online window the guardrails ran on every
+        conversation while the judges saw a sample, so one conversation's scores carry
+        different weights. The conversation's own weight (for the cohort mix) is that
+        of its most probable score. Repeated scores of the same conversation and name
+        (several turns, or repeated judging) all become rows; tests average them per
+        conversation. Scores marked ``anchor`` go to :attr:`anchors`.
 
         Args:
             scores: The window's scores, any iterable (a generator keeps memory flat).
@@ -161,41 +181,15 @@ class Window:
         Raises:
             ValueError: When one name is used with two kinds, or no label can be found.
         """
-        conv_index: dict[str, int] = {}
-        conv_prob: array[float] = array("d")
-        conv_tags: list[dict[str, str]] = []
-        judge_index: dict[tuple[str | None, str | None, str | None], int] = {}
-        acc: dict[str, _Accumulator] = {}
+        main = _Builder()
+        anchors = _Builder()
         labels: set[str | None] = set()
         for s in scores:
-            cid = s.conversation_id
-            ci = conv_index.get(cid)
-            if ci is None:
-                ci = conv_index[cid] = len(conv_prob)
-                p = s.inclusion_prob
-                conv_prob.append(1.0 if p is None else p)
-                conv_tags.append(s.tags)
-                labels.add(s.window)
-            a = acc.get(s.name)
-            if a is None:
-                a = acc[s.name] = _Accumulator(s.kind)
-            elif a.kind != s.kind:
-                raise ValueError(f"score {s.name!r} appears as both {a.kind} and {s.kind}")
-            key = (s.judge_model, s.prompt_hash, s.grader_version)
-            ji = judge_index.get(key)
-            if ji is None:
-                ji = judge_index[key] = len(judge_index)
-            a.conv.append(ci)
-            v = s.value
-            if isinstance(v, str):
-                code = a.cats.get(v)
-                if code is None:
-                    code = a.cats[v] = len(a.cats)
-                a.values.append(float(code))
+            if s.anchor:
+                anchors.add(s)
             else:
-                a.values.append(float(v))
-            a.msg.append(-1 if s.message_index is None else s.message_index)
-            a.judge.append(ji)
+                labels.add(s.window)
+                main.add(s)
         if label is None:
             found = {x for x in labels if x is not None}
             if len(found) != 1:
@@ -204,14 +198,8 @@ class Window:
                     + ("no window label" if not found else f"several: {sorted(found)}")
                 )
             label = found.pop()
-        configs = tuple(JudgeConfig(*k) for k in judge_index)
-        ids = np.asarray(list(conv_index), dtype=np.str_)
-        tags = _encode_tag_dicts(conv_tags)
-        columns = {
-            name: a.column(name, configs) for name, a in sorted(acc.items(), key=lambda x: x[0])
-        }
-        weights = 1.0 / np.frombuffer(conv_prob, dtype=np.float64)
-        return cls(label, ids, weights, tags, columns)
+        anchor_window = anchors.window(f"{label} (anchors)", None) if anchors.acc else None
+        return main.window(label, anchor_window)
 
     @classmethod
     def from_arrays(
@@ -222,7 +210,10 @@ class Window:
         n_conversations: int | None = None,
         conversation_ids: ArrayLike | None = None,
         inclusion_prob: ArrayLike | None = None,
+        sampling_rule: ArrayLike | None = None,
         tags: Mapping[str, ArrayLike | Tag] | None = None,
+        user_ids: ArrayLike | None = None,
+        anchors: Window | None = None,
     ) -> Window:
         """Build a window from arrays (the fast path for large windows and simulations).
 
@@ -232,8 +223,13 @@ class Window:
             n_conversations: Size of the conversation table; needed only without
                 ``conversation_ids``.
             conversation_ids: Conversation ids (default ``"0"``, ``"1"``, ...).
-            inclusion_prob: Per conversation, the probability sampling picked it (default 1).
+            inclusion_prob: Per conversation, the probability sampling picked it (default
+                1); a score's rows may override it.
+            sampling_rule: Per conversation, the sampling rule that picked it (default:
+                none, so strata are told apart by probability).
             tags: Per cohort key, per conversation, its value (or an encoded :class:`Tag`).
+            user_ids: Per conversation, its user id ("" when unknown).
+            anchors: The anchor set's re-judgments made in this window.
 
         Returns:
             The window.
@@ -249,14 +245,23 @@ class Window:
             ids = np.asarray(conversation_ids, dtype=np.str_)
         n = int(ids.size)
         if inclusion_prob is None:
-            weights = np.ones(n)
+            prob = np.ones(n)
         else:
-            prob = np.asarray(inclusion_prob, dtype=np.float64)
-            if prob.shape != (n,):
-                raise ValueError(f"inclusion_prob has {prob.size} entries for {n} conversations")
-            if not np.all((prob > 0) & (prob <= 1)):
-                raise ValueError("inclusion probabilities must be in (0, 1]")
-            weights = 1.0 / prob
+            prob = _probabilities(inclusion_prob, n, "inclusion_prob")
+        weights = 1.0 / prob
+        rules = None if sampling_rule is None else np.asarray(sampling_rule, dtype=np.str_)
+        if rules is not None and rules.shape != (n,):
+            raise ValueError(f"sampling_rule has {rules.size} entries for {n} conversations")
+        users = None
+        if user_ids is not None:
+            uid = np.asarray(user_ids, dtype=np.str_)
+            if uid.shape != (n,):
+                raise ValueError(f"user_ids has {uid.size} entries for {n} conversations")
+            uniq, codes = np.unique(uid, return_inverse=True)
+            known = [str(u) for u in uniq if u]
+            # "" means unknown: it becomes the missing code, len(labels).
+            remap = np.asarray([known.index(str(u)) if u else len(known) for u in uniq])
+            users = Tag(remap[codes].astype(np.int64), tuple(known))
         encoded: dict[str, Tag] = {}
         for key, values in (tags or {}).items():
             if isinstance(values, Tag):
@@ -273,8 +278,91 @@ class Window:
             encoded[key] = Tag(codes.astype(np.int64), tuple(str(u) for u in uniq))
         columns: dict[str, ScoreColumn] = {}
         for name in sorted(scores):
-            columns[name] = _column_from_arrays(name, scores[name], n)
-        return cls(label, ids, weights, encoded, columns)
+            columns[name] = _column_from_arrays(name, scores[name], n, prob, rules)
+        return cls(label, ids, weights, encoded, columns, users, anchors)
+
+
+def _probabilities(values: ArrayLike, n: int, what: str) -> NDArray[np.float64]:
+    prob = np.asarray(values, dtype=np.float64)
+    if prob.shape != (n,):
+        raise ValueError(f"{what} has {prob.size} entries for {n} rows")
+    if not np.all((prob > 0) & (prob <= 1)):
+        raise ValueError("inclusion probabilities must be in (0, 1]")
+    return prob
+
+
+def probability_key(prob: float) -> str:
+    """The sampling-stratum key of a score that names no rule: its probability."""
+    return f"p={prob:.9g}"
+
+
+class _Builder:
+    """Accumulates score records into a window's conversation table and columns."""
+
+    def __init__(self) -> None:
+        self.conv_index: dict[str, int] = {}
+        self.conv_prob: array[float] = array("d")
+        self.conv_tags: list[dict[str, str]] = []
+        self.conv_user: list[str | None] = []
+        self.judge_index: dict[tuple[str | None, str | None, str | None], int] = {}
+        self.key_index: dict[str, int] = {}
+        self.acc: dict[str, _Accumulator] = {}
+
+    def add(self, s: Score) -> None:
+        cid = s.conversation_id
+        ci = self.conv_index.get(cid)
+        p = 1.0 if s.inclusion_prob is None else s.inclusion_prob
+        if ci is None:
+            ci = self.conv_index[cid] = len(self.conv_prob)
+            self.conv_prob.append(p)
+            self.conv_tags.append(s.tags)
+            self.conv_user.append(s.user_id)
+        else:
+            if p > self.conv_prob[ci]:
+                self.conv_prob[ci] = p
+            if self.conv_user[ci] is None and s.user_id:
+                self.conv_user[ci] = s.user_id
+        a = self.acc.get(s.name)
+        if a is None:
+            a = self.acc[s.name] = _Accumulator(s.kind)
+        elif a.kind != s.kind:
+            raise ValueError(f"score {s.name!r} appears as both {a.kind} and {s.kind}")
+        key = (s.judge_model, s.prompt_hash, s.grader_version)
+        ji = self.judge_index.get(key)
+        if ji is None:
+            ji = self.judge_index[key] = len(self.judge_index)
+        rule = s.sampling_rule or probability_key(p)
+        ki = self.key_index.get(rule)
+        if ki is None:
+            ki = self.key_index[rule] = len(self.key_index)
+        a.conv.append(ci)
+        v = s.value
+        if isinstance(v, str):
+            code = a.cats.get(v)
+            if code is None:
+                code = a.cats[v] = len(a.cats)
+            a.values.append(float(code))
+        else:
+            a.values.append(float(v))
+        a.msg.append(-1 if s.message_index is None else s.message_index)
+        a.judge.append(ji)
+        a.prob.append(p)
+        a.key.append(ki)
+
+    def window(self, label: str, anchors: Window | None) -> Window:
+        configs = tuple(JudgeConfig(*k) for k in self.judge_index)
+        keys = tuple(self.key_index)
+        ids = np.asarray(list(self.conv_index), dtype=np.str_)
+        tags = _encode_tag_dicts(self.conv_tags)
+        users = None
+        if any(u for u in self.conv_user):
+            users = _encode_tag_dicts([{"u": u} if u else {} for u in self.conv_user])["u"]
+        columns = {
+            name: a.column(name, configs, keys)
+            for name, a in sorted(self.acc.items(), key=lambda x: x[0])
+        }
+        weights = 1.0 / np.frombuffer(self.conv_prob, dtype=np.float64)
+        return Window(label, ids, weights, tags, columns, users, anchors)
 
 
 @dataclass
@@ -284,9 +372,13 @@ class _Accumulator:
     values: array[float] = field(default_factory=lambda: array("d"))
     msg: array[int] = field(default_factory=lambda: array("q"))
     judge: array[int] = field(default_factory=lambda: array("q"))
+    prob: array[float] = field(default_factory=lambda: array("d"))
+    key: array[int] = field(default_factory=lambda: array("q"))
     cats: dict[str, int] = field(default_factory=dict)
 
-    def column(self, name: str, configs: tuple[JudgeConfig, ...]) -> ScoreColumn:
+    def column(
+        self, name: str, configs: tuple[JudgeConfig, ...], keys: tuple[str, ...]
+    ) -> ScoreColumn:
         values = np.frombuffer(self.values, dtype=np.float64).copy()
         categories: tuple[str, ...] = ()
         if self.kind == "categorical":
@@ -304,6 +396,11 @@ class _Accumulator:
         # another score's judge.
         remap_j = np.full(len(configs), -1, dtype=np.int64)
         remap_j[used] = np.arange(used.size)
+        key = np.frombuffer(self.key, dtype=np.int64)
+        # The strata this column uses, sorted by name like its categories.
+        used_k = np.asarray(sorted(np.unique(key).tolist(), key=keys.__getitem__), dtype=np.int64)
+        remap_k = np.full(len(keys), -1, dtype=np.int64)
+        remap_k[used_k] = np.arange(used_k.size)
         return ScoreColumn(
             name=name,
             kind=self.kind,
@@ -312,6 +409,9 @@ class _Accumulator:
             message_index=np.frombuffer(self.msg, dtype=np.int64).copy(),
             judge=remap_j[judge],
             judge_configs=tuple(configs[int(i)] for i in used),
+            weight=1.0 / np.frombuffer(self.prob, dtype=np.float64),
+            sampling=remap_k[key],
+            sampling_keys=tuple(keys[int(i)] for i in used_k),
             categories=categories,
         )
 
@@ -331,7 +431,13 @@ def _encode_tag_dicts(conv_tags: list[dict[str, str]]) -> dict[str, Tag]:
     return out
 
 
-def _column_from_arrays(name: str, spec: ScoreArrays, n_conv: int) -> ScoreColumn:
+def _column_from_arrays(
+    name: str,
+    spec: ScoreArrays,
+    n_conv: int,
+    conv_prob: NDArray[np.float64],
+    conv_rule: NDArray[np.str_] | None,
+) -> ScoreColumn:
     if spec.kind not in _KINDS:
         raise ValueError(f"score {name!r}: unknown kind {spec.kind!r}")
     conv = np.asarray(spec.conversation, dtype=np.int64)
@@ -370,7 +476,37 @@ def _column_from_arrays(name: str, spec: ScoreArrays, n_conv: int) -> ScoreColum
         judge = np.asarray(spec.judge_index, dtype=np.int64)
         if judge.shape != (rows,) or (rows and (judge.min() < 0 or judge.max() >= len(configs))):
             raise ValueError(f"score {name!r}: judge_index out of range")
-    return ScoreColumn(name, spec.kind, conv, values, msg, judge, configs, categories)
+    if spec.inclusion_prob is None:
+        prob = conv_prob[conv]
+    else:
+        prob = _probabilities(spec.inclusion_prob, rows, f"score {name!r}: inclusion_prob")
+    if spec.sampling_rule is not None:
+        rule = np.asarray(spec.sampling_rule, dtype=np.str_)
+        if rule.shape != (rows,):
+            raise ValueError(f"score {name!r}: {rule.size} sampling rules for {rows} rows")
+    elif conv_rule is not None and not (conv_rule == "").any():
+        rule = conv_rule[conv]
+    else:
+        # Rows that name no rule are keyed by their probability, one key per value.
+        uniq_p, inv_p = np.unique(prob, return_inverse=True)
+        rule = np.asarray([probability_key(float(p)) for p in uniq_p], dtype=np.str_)[inv_p]
+        if conv_rule is not None:
+            named = conv_rule[conv]
+            rule = np.where(named == "", rule, named)
+    keys_arr, sampling = np.unique(rule, return_inverse=True)
+    return ScoreColumn(
+        name,
+        spec.kind,
+        conv,
+        values,
+        msg,
+        judge,
+        configs,
+        1.0 / prob,
+        sampling.astype(np.int64),
+        tuple(str(k) for k in keys_arr),
+        categories,
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -394,11 +530,21 @@ class Units:
     turns: NDArray[np.float64]
     """Rows (scored turns) of the conversation."""
     weight: NDArray[np.float64]
-    """Sampling weight of the conversation."""
+    """Sampling weight of the conversation's scores."""
     stratum: NDArray[np.int64]
-    """Joint stratum code: cohort cell x sampling stratum."""
+    """Joint stratum code: ``cell * n_sampling + sampling stratum``."""
     cell: NDArray[np.int64]
     """Cohort cell code."""
+    n_sampling: int
+    """Sampling-stratum codes per cell: the joint keys, plus one for a whole cell."""
+    key: NDArray[np.int64]
+    """Per unit, its sampling stratum in ``sampling_keys``."""
+    sampling_keys: tuple[str, ...] = ()
+    """The sampling strata (rules, or probabilities) of both windows."""
+    merged_cells: tuple[int, ...] = ()
+    """Cells whose two windows were sampled under different strata (a rule that exists
+    in one window only, or probabilities that differ with no rule named): each is
+    compared as a whole, its conversations weighted by their inclusion probabilities."""
     categories: tuple[str, ...] = ()
     """Category labels of a categorical score (joint over both windows)."""
     cluster: NDArray[np.int64] | None = None
@@ -413,19 +559,16 @@ class Units:
 def conversation_units(
     columns: tuple[ScoreColumn, ScoreColumn],
     cells: tuple[NDArray[np.int64], NDArray[np.int64]],
-    sampling: tuple[NDArray[np.int64], NDArray[np.int64]],
-    weights: tuple[NDArray[np.float64], NDArray[np.float64]],
-    n_sampling: int,
     clusters: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None,
 ) -> Units:
     """Aggregate one score's rows to conversations in both windows.
 
+    Each conversation takes the sampling weight and stratum its rows carry (the rows of
+    one conversation share one sampling decision).
+
     Args:
         columns: The score's column in the baseline and the current window.
         cells: Per window, per conversation, the joint cohort cell code.
-        sampling: Per window, per conversation, the joint sampling stratum code.
-        weights: Per window, per conversation, the sampling weight.
-        n_sampling: Number of joint sampling strata.
         clusters: Per window, per conversation, its joint top-level cluster code.
 
     Returns:
@@ -440,7 +583,16 @@ def conversation_units(
         levels = tuple(
             float(v) for v in np.unique(np.concatenate([columns[0].values, columns[1].values]))
         )
-    parts: list[tuple[NDArray[np.float64], NDArray[np.float64] | None, NDArray[np.float64]]] = []
+    keys = tuple(sorted(set(columns[0].sampling_keys) | set(columns[1].sampling_keys)))
+    parts: list[
+        tuple[
+            NDArray[np.float64],
+            NDArray[np.float64] | None,
+            NDArray[np.float64],
+            NDArray[np.float64],
+            NDArray[np.int64],
+        ]
+    ] = []
     idxs: list[NDArray[np.int64]] = []
     for col, nconv in zip(columns, (cells[0].size, cells[1].size), strict=True):
         turns = np.bincount(col.conversation, minlength=nconv).astype(np.float64)
@@ -460,11 +612,20 @@ def conversation_units(
             if kind == "ordinal":
                 codes = np.searchsorted(np.asarray(levels), col.values)
                 counts = _count_matrix(col.conversation, codes, nconv, present, len(levels))
-        parts.append((total, counts, turns[present]))
+        weight = (
+            np.bincount(col.conversation, weights=col.weight, minlength=nconv)[present]
+            / turns[present]
+        )
+        key_code = np.searchsorted(np.asarray(keys), np.asarray(col.sampling_keys))
+        first = np.zeros(nconv, dtype=np.int64)
+        # Reversed assignment keeps each conversation's first row.
+        first[col.conversation[::-1]] = key_code[col.sampling[::-1]]
+        parts.append((total, counts, turns[present], weight, first[present]))
         idxs.append(present)
     cur = np.concatenate([np.zeros(idxs[0].size, bool), np.ones(idxs[1].size, bool)])
     cell = np.concatenate([cells[0][idxs[0]], cells[1][idxs[1]]])
-    samp = np.concatenate([sampling[0][idxs[0]], sampling[1][idxs[1]]])
+    key = np.concatenate([parts[0][4], parts[1][4]])
+    stratum, merged = sampling_strata(cur, cell, key, len(keys))
     c0, c1 = parts[0][1], parts[1][1]
     return Units(
         current=cur,
@@ -472,14 +633,54 @@ def conversation_units(
         counts=None if c0 is None or c1 is None else np.concatenate([c0, c1]),
         levels=levels,
         turns=np.concatenate([parts[0][2], parts[1][2]]),
-        weight=np.concatenate([weights[0][idxs[0]], weights[1][idxs[1]]]),
-        stratum=cell * n_sampling + samp,
+        weight=np.concatenate([parts[0][3], parts[1][3]]),
+        stratum=stratum,
         cell=cell,
+        n_sampling=len(keys) + 1,
+        key=key,
+        sampling_keys=keys,
+        merged_cells=merged,
         categories=categories,
         cluster=None
         if clusters is None
         else np.concatenate([clusters[0][idxs[0]], clusters[1][idxs[1]]]),
     )
+
+
+def sampling_strata(
+    current: NDArray[np.bool_], cell: NDArray[np.int64], key: NDArray[np.int64], n_keys: int
+) -> tuple[NDArray[np.int64], tuple[int, ...]]:
+    """Strata for the within-cohort comparison: cohort cell x sampling stratum.
+
+    Within a cell whose two windows were sampled under the same strata (the same rules,
+    whatever their rates this week), each sampling stratum is compared with itself, so
+    a change in, say, the share of escalations is not a change in quality. A cell whose
+    strata differ between the windows (a rule added or removed, or probabilities that
+    changed where no rule is named) cannot be split like that; it is compared as one
+    stratum, each conversation weighted by its inclusion probability, which estimates
+    the cell's whole population in each window. No conversation is left out either way.
+
+    Args:
+        current: Per unit, whether it is from the current window.
+        cell: Per unit, its cohort cell.
+        key: Per unit, its sampling stratum in ``range(n_keys)``.
+        n_keys: Number of sampling strata.
+
+    Returns:
+        ``(stratum codes, cells compared as a whole)``; codes are ``cell * (n_keys + 1)
+        + key``, with ``key = n_keys`` for a whole cell.
+    """
+    n_s = n_keys + 1
+    if cell.size == 0:
+        return np.zeros(0, dtype=np.int64), ()
+    n_cells = int(cell.max()) + 1
+    seen = np.zeros((n_cells, 2, max(n_keys, 1)), dtype=bool)
+    seen[cell, current.astype(np.int64), key] = True
+    same = (seen[:, 0] == seen[:, 1]).all(axis=1)
+    both = seen[:, 0].any(axis=1) & seen[:, 1].any(axis=1)
+    whole = ~same & both
+    stratum = cell * n_s + np.where(whole[cell], n_keys, key)
+    return stratum.astype(np.int64), tuple(int(c) for c in np.flatnonzero(whole))
 
 
 def _count_matrix(

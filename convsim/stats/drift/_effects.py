@@ -206,6 +206,8 @@ def bootstrap_means(
         ``b`` replicates of current minus baseline.
     """
     out = np.zeros(b)
+    # A resampled conversation keeps its sampling weight (all 1 where weights are equal).
+    wt, wm = design.u * total, design.u * turns
     for sign, mask, rng in zip((-1.0, 1.0), _window_masks(design), rngs, strict=True):
         idx_w = np.flatnonzero(mask)
         strata = design.stratum[idx_w]
@@ -215,7 +217,7 @@ def bootstrap_means(
             units = idx_w[order[bounds[h] : bounds[h + 1]]]
             draw = units[rng.integers(0, units.size, size=(b, units.size))]
             with np.errstate(divide="ignore", invalid="ignore"):
-                mu = total[draw].sum(1) / turns[draw].sum(1)
+                mu = wt[draw].sum(1) / wm[draw].sum(1)
             out += sign * design.wbar[h] * mu
     return out
 
@@ -238,7 +240,7 @@ def weighted_quantiles(
 
 def _standard_weights(design: Design, mask: NDArray[np.bool_]) -> NDArray[np.float64]:
     a = 1 if bool(design.current[mask][0]) else 0
-    out: NDArray[np.float64] = (design.wbar / design.n[a])[design.stratum[mask]]
+    out: NDArray[np.float64] = (design.wbar / design.n[a])[design.stratum[mask]] * design.u[mask]
     return out
 
 
@@ -274,9 +276,12 @@ def median_effect(
         med = weighted_quantile(v, w, 0.5)
         below = (v <= med).astype(np.float64)
         st = design.stratum[mask]
-        p_h = np.bincount(st, weights=below, minlength=design.h) / design.n[a]
+        ua = design.u[mask]
         n_a = design.n[a]
-        var_f = float((design.wbar**2 * p_h * (1 - p_h) / np.maximum(n_a - 1, 1)).sum())
+        p_h = np.bincount(st, weights=ua * below, minlength=design.h) / n_a
+        # sum_i u_i^2 (b_i - p)^2 / (n (n - 1)): p (1 - p) / (n - 1) with equal weights.
+        dev = np.bincount(st, weights=(ua * (below - p_h[st])) ** 2, minlength=design.h)
+        var_f = float((design.wbar**2 * dev / (n_a * np.maximum(n_a - 1, 1))).sum())
         se_f = math.sqrt(var_f)
         lo = weighted_quantile(v, w, max(0.0, 0.5 - z * se_f))
         hi = weighted_quantile(v, w, min(1.0, 0.5 + z * se_f))

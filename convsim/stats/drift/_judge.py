@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import stats as sps
 
+from ...trace import ScoreKind
 from ._data import JudgeConfig, ScoreColumn, Window
 from ._effects import wilson_bounds, z_quantile
 
@@ -110,11 +111,75 @@ def anchor_test(
     if col is None:
         return None
     x_old, x_new = _pairs(col, old, new)
+    return paired_test(col.kind, x_old, x_new, len(col.categories), alpha)
+
+
+def anchor_drift(
+    baseline: Window | None, current: Window | None, name: str, alpha: float
+) -> AnchorResult | None:
+    """Test whether the judge moved between two windows, on the anchor set both re-judged.
+
+    The anchor set is a fixed set of conversations judged again in every window, so
+    their scores change only if the judge does: a provider updating the model behind a
+    name, a changed prompt, a new grader. Items are paired by conversation and message.
+
+    Args:
+        baseline: The baseline window's anchor re-judgments.
+        current: The current window's anchor re-judgments.
+        name: Score name.
+        alpha: One minus the interval coverage.
+
+    Returns:
+        The paired test (old = baseline), or None when either window has no anchor
+        scores of this name, or their kinds differ.
+    """
+    if baseline is None or current is None:
+        return None
+    c0, c1 = baseline.scores.get(name), current.scores.get(name)
+    if c0 is None or c1 is None or c0.kind != c1.kind:
+        return None
+    categories = tuple(sorted(set(c0.categories) | set(c1.categories)))
+    keyed = []
+    for w, col in ((baseline, c0), (current, c1)):
+        values = col.values
+        if col.kind == "categorical":
+            remap = np.asarray([categories.index(c) for c in col.categories], dtype=np.float64)
+            values = remap[values.astype(np.int64)] if col.n_rows else values
+        ids = w.conversation_ids[col.conversation]
+        keys = np.char.add(np.char.add(ids, "\x1f"), col.message_index.astype(np.str_))
+        k, first = np.unique(keys, return_index=True)
+        keyed.append((k, values[first]))
+    _, i0, i1 = np.intersect1d(keyed[0][0], keyed[1][0], assume_unique=True, return_indices=True)
+    return paired_test(c0.kind, keyed[0][1][i0], keyed[1][1][i1], len(categories), alpha)
+
+
+def paired_test(
+    kind: ScoreKind,
+    x_old: NDArray[np.float64],
+    x_new: NDArray[np.float64],
+    n_categories: int,
+    alpha: float,
+) -> AnchorResult | None:
+    """The paired judge test on anchor items scored twice (old, new).
+
+    Exact McNemar for binary scores, Wilcoxon signed-rank for ordinal and continuous
+    ones, Bowker's symmetry test for categorical codes.
+
+    Args:
+        kind: Score kind.
+        x_old: Per item, the old judgment.
+        x_new: Per item, the new judgment.
+        n_categories: Number of category codes (categorical scores).
+        alpha: One minus the interval coverage.
+
+    Returns:
+        The result, or None without pairs.
+    """
     n = int(x_old.size)
     if n == 0:
         return None
     z = z_quantile(alpha)
-    if col.kind == "binary":
+    if kind == "binary":
         b = int(((x_old == 1) & (x_new == 0)).sum())
         c = int(((x_old == 0) & (x_new == 1)).sum())
         p = float(sps.binomtest(b, b + c, 0.5).pvalue) if b + c else 1.0
@@ -133,7 +198,7 @@ def anchor_test(
             math.sqrt(max(b + c, 1)) / n,
             n,
         )
-    if col.kind in ("ordinal", "continuous"):
+    if kind in ("ordinal", "continuous"):
         diff = x_new - x_old
         mean = float(diff.mean())
         sd = float(diff.std(ddof=1)) if n > 1 else 0.0
@@ -158,7 +223,7 @@ def anchor_test(
             se,
             n,
         )
-    k = len(col.categories)
+    k = n_categories
     table = np.zeros((k, k))
     np.add.at(table, (x_old.astype(np.int64), x_new.astype(np.int64)), 1.0)
     upper = np.triu_indices(k, 1)

@@ -10,6 +10,10 @@ from typing import Any, Final, Literal
 
 from ...trace import ScoreKind
 
+Headline = Literal["alarm", "significant", "underpowered"]
+"""Groups of the report's headline: alarms, significant changes within the minimum
+effect, and large effects the data could not confirm."""
+
 FindingKind = Literal["score", "mix", "judge", "insufficient"]
 """What a finding is about: a score's change, the cohort mix, the judge, or too little data."""
 
@@ -219,6 +223,9 @@ class Finding:
     """Current side, for charts."""
     decomposition: Decomposition | None = None
     """Kitagawa decomposition of the aggregate change (all-cohort score findings)."""
+    judge_status: str | None = None
+    """Judge findings: ``judge drift``, ``configuration changed, untested``,
+    ``configuration changed, no effect on the anchors`` or ``stable on the anchors``."""
 
     @property
     def direction(self) -> Literal["up", "down", "none"]:
@@ -268,6 +275,7 @@ class Finding:
             "baseline": None if self.baseline is None else self.baseline.to_dict(),
             "current": None if self.current is None else self.current.to_dict(),
             "decomposition": None if self.decomposition is None else self.decomposition.to_dict(),
+            "judge_status": self.judge_status,
         }
 
 
@@ -287,11 +295,49 @@ class DriftReport:
     """All findings: per score the all-cohort one first, then cohorts; mix; judge."""
     min_n: int
     """Conversations a cohort needs in each window to be tested."""
+    clustering: str = ""
+    """What the variances treat as correlated conversations (e.g. ``by user_id: ...``)."""
+    caveats: tuple[str, ...] = ()
+    """Assumptions a reader must know, e.g. that conversations were taken as independent."""
 
     @property
     def alarms(self) -> tuple[Finding, ...]:
         """Findings that raised an alarm."""
         return tuple(f for f in self.findings if f.alarm)
+
+    @property
+    def judge_warnings(self) -> tuple[Finding, ...]:
+        """Judge findings that say the judge moved, or changed with nothing to check it."""
+        return tuple(
+            f
+            for f in self.findings
+            if f.kind == "judge"
+            and f.judge_status in ("judge drift", "configuration changed, untested")
+        )
+
+    def headline(self) -> tuple[tuple[Headline, Finding], ...]:
+        """What matters first: alarms, then significant, then large but unconfirmed.
+
+        Alarms come first; then significant changes within the minimum effect; then
+        effects beyond the minimum that the data could not confirm (large but
+        underpowered, with their MDE). Each group is sorted by size: the effect in
+        multiples of its minimum meaningful effect, so points of pass rate, levels and
+        milliseconds rank together.
+        """
+        out: list[tuple[Headline, Finding]] = []
+        groups: dict[Headline, list[Finding]] = {"alarm": [], "significant": [], "underpowered": []}
+        for f in self.findings:
+            if f.kind not in ("score", "mix") or f.effect is None:
+                continue
+            if f.alarm:
+                groups["alarm"].append(f)
+            elif f.significant and "alarm suppressed" not in f.note:
+                groups["significant"].append(f)
+            elif not f.significant and f.min_effect and abs(f.effect) >= f.min_effect:
+                groups["underpowered"].append(f)
+        for key in ("alarm", "significant", "underpowered"):
+            out.extend((key, f) for f in sorted(groups[key], key=_size, reverse=True))
+        return tuple(out)
 
     def summary(self) -> dict[str, Any]:
         """Counts and settings, JSON-ready."""
@@ -310,9 +356,26 @@ class DriftReport:
             "alarm_list": [
                 {"metric": f.metric, "cohort": f.cohort_label, "kind": f.kind} for f in self.alarms
             ],
-            "judge_warnings": sum(1 for f in self.findings if f.kind == "judge"),
+            "headline": [
+                {
+                    "group": group,
+                    "metric": f.metric,
+                    "cohort": f.cohort_label,
+                    "effect": _num(f.effect),
+                    "ci_low": _num(f.ci_low),
+                    "ci_high": _num(f.ci_high),
+                    "min_effect": _num(f.min_effect),
+                    "mde": _num(f.mde),
+                    "p_adjusted": _num(f.p_adjusted),
+                }
+                for group, f in self.headline()
+            ],
+            "judge_warnings": len(self.judge_warnings),
+            "judge_checks": sum(1 for f in self.findings if f.kind == "judge"),
             "insufficient": sum(1 for f in self.findings if f.kind == "insufficient"),
             "families": fam,
+            "clustering": self.clustering,
+            "caveats": list(self.caveats),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -324,27 +387,39 @@ class DriftReport:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
     def to_markdown(self) -> str:
-        """A readable report: alarms first, then every score with its MDE."""
+        """A readable report: what matters first, then the judge, the mix, every finding.
+
+        What matters first is :meth:`headline`: alarms, significant changes, and large
+        effects that were not significant, each group by size.
+        """
         s = self.summary()
         out = [
             f"# Drift report: {self.baseline} → {self.current}",
             "",
-            f"{s['alarms']} alarm(s), {s['judge_warnings']} judge finding(s), "
+            f"{s['alarms']} alarm(s), {s['judge_warnings']} judge warning(s), "
             f"{s['insufficient']} comparison(s) with insufficient data. "
             f"alpha = {self.alpha:g}; the primary family (one finding per score over all "
             f"cohorts) is Holm-corrected, the per-cohort drill-down Benjamini-Hochberg. "
             "An alarm needs a significant corrected p-value *and* a 95% interval entirely "
-            "beyond the score's minimum meaningful effect.",
+            "beyond the score's minimum meaningful effect. "
+            f"Clustering: {self.clustering or 'none'}.",
             "",
         ]
-        if self.alarms:
-            out += ["## Alarms", "", _TABLE_HEAD, _TABLE_RULE]
-            out += [_row(f) for f in self.alarms]
-            out.append("")
+        for c in self.caveats:
+            out += [f"> **Caveat.** {c}", ""]
+        head = self.headline()
+        for group in ("alarm", "significant", "underpowered"):
+            rows = [f for g, f in head if g == group]
+            if rows:
+                out += [f"## {HEADLINE_TITLES[group]}", "", _TABLE_HEAD, _TABLE_RULE]
+                out += [_row(f) for f in rows]
+                out.append("")
+        if not head:
+            out += ["No alarm, no significant change, no large effect.", ""]
         judge = [f for f in self.findings if f.kind == "judge"]
         if judge:
-            out += ["## Judge configuration", ""]
-            out += [f"- **{f.metric}**: {f.note}" for f in judge]
+            out += ["## Judge", ""]
+            out += [f"- **{f.metric}** ({f.judge_status}): {f.note}" for f in judge]
             out.append("")
         mix = [f for f in self.findings if f.kind == "mix"]
         if mix:
@@ -381,6 +456,22 @@ class DriftReport:
         return "\n".join(out)
 
 
+def _size(f: Finding) -> float:
+    """The effect in multiples of its minimum effect (or of its standard error)."""
+    eff = abs(f.effect or 0.0)
+    if f.min_effect:
+        return eff / f.min_effect
+    return eff / f.se if f.se else 0.0
+
+
+HEADLINE_TITLES: Mapping[Headline, str] = {
+    "alarm": "Alarms",
+    "significant": "Significant, within the minimum effect",
+    "underpowered": "Large but not significant (the data could not confirm them)",
+}
+"""Section titles of the headline groups."""
+
+
 _TABLE_HEAD = "| metric | cohort | effect (95% CI) | p | p adj. | MDE | verdict |"
 _TABLE_RULE = "|---|---|---:|---:|---:|---:|---|"
 
@@ -392,7 +483,16 @@ def _verdict(f: Finding) -> str:
         return "not compared (judge changed)"
     if f.significant:
         return "significant, within the minimum effect"
+    if f.min_effect and f.effect is not None and abs(f.effect) >= f.min_effect:
+        return (
+            f"large but not significant (could detect ±{_fmt(f.mde, f.score_kind, signed=False)})"
+        )
     return f"no drift detected (could detect ±{_fmt(f.mde, f.score_kind, signed=False)})"
+
+
+def verdict(f: Finding) -> str:
+    """A finding's verdict in a few words (Markdown emphasis stripped)."""
+    return _verdict(f).replace("**", "")
 
 
 def _row(f: Finding) -> str:

@@ -52,6 +52,21 @@ and the 49 x 49 eigenproblem stays below the size where a multithreaded BLAS get
 
 _CLUSTER_NOTE = "clustered units: asymptotic p-value (permutations would break up clusters)"
 
+_WEIGHTS_NOTE = (
+    "unequal sampling weights within a stratum: asymptotic p-value (permutations would "
+    "mix conversations that stand for different numbers of others)"
+)
+
+
+def _asymptotic_note(design: Design) -> str | None:
+    """Why permutations cannot be used here, or None when they can."""
+    if design.cluster is not None:
+        return _CLUSTER_NOTE
+    if not design.equal_weights:
+        return _WEIGHTS_NOTE
+    return None
+
+
 SMALL_N = 100
 """Below this many conversations in either window, p-values come from permutations."""
 
@@ -131,6 +146,12 @@ class Design:
     Only strata with conversations in both windows can show a within-stratum change;
     units of other strata are dropped from tests (and counted as mix by the Kitagawa
     decomposition).
+
+    Within a window and stratum the units usually share one sampling weight, and the
+    tests are the classical two-sample ones. Where they do not (a cell compared as a
+    whole because its sampling strata differ between the windows), each window's
+    stratum mean is the weighted (Hajek) mean, ``u`` carries the weights, and that
+    stratum's variances are the linearised ones of each window's own units.
     """
 
     keep: NDArray[np.bool_]
@@ -147,9 +168,19 @@ class Design:
     """Original stratum code of each compact stratum."""
     n_total: tuple[int, int]
     """Units per window before dropping strata seen in one window only."""
+    u: NDArray[np.float64]
+    """Per kept unit, its sampling weight relative to the mean weight of its window and
+    stratum (1 where those weights are equal)."""
+    uniform: NDArray[np.bool_]
+    """Per stratum, whether each window's units there share one sampling weight."""
     cluster: ClusterIndex | None = None
     """Kept units sharing a top-level cluster (e.g. a user); None when every cluster is a
     single conversation, so the conversation-level variances are exact as they are."""
+
+    @property
+    def equal_weights(self) -> bool:
+        """Whether every window and stratum has equal weights (permutations are exact)."""
+        return bool(self.uniform.all())
 
     @property
     def h(self) -> int:
@@ -186,8 +217,10 @@ def make_design(
     codes, inv = np.unique(stratum, return_inverse=True)
     h_all = codes.size
     g = inv * 2 + current.astype(np.int64)
-    n_all = np.bincount(g, minlength=2 * h_all).reshape(h_all, 2).T.astype(np.float64)
-    w_all = np.bincount(g, weights=weight, minlength=2 * h_all).reshape(h_all, 2).T
+    flat_n = np.bincount(g, minlength=2 * h_all).astype(np.float64)
+    flat_w = np.bincount(g, weights=weight, minlength=2 * h_all)
+    n_all = flat_n.reshape(h_all, 2).T
+    w_all = flat_w.reshape(h_all, 2).T
     tot = w_all.sum(axis=1, keepdims=True)
     share = np.divide(w_all, tot, out=np.zeros_like(w_all), where=tot > 0)
     common = (n_all[0] > 0) & (n_all[1] > 0)
@@ -198,6 +231,16 @@ def make_design(
     compact[common] = np.arange(int(common.sum()))
     keep = common[inv]
     kept_cluster = None if cluster is None else ClusterIndex.build(cluster[keep])
+    # Weights relative to their window and stratum: exactly 1 where they are all equal,
+    # so those strata keep the classical statistics bit for bit.
+    w_min = np.full(2 * h_all, np.inf)
+    w_max = np.zeros(2 * h_all)
+    np.minimum.at(w_min, g, weight)
+    np.maximum.at(w_max, g, weight)
+    equal = w_max <= w_min * (1.0 + 1e-9)
+    mean_w = np.divide(flat_w, flat_n, out=np.ones_like(flat_w), where=flat_n > 0)
+    u = np.where(equal[g], 1.0, weight / mean_w[g])
+    uniform: NDArray[np.bool_] = np.asarray(equal.reshape(h_all, 2).all(axis=1))
     return Design(
         keep=keep,
         current=current[keep],
@@ -206,6 +249,8 @@ def make_design(
         wbar=wbar,
         codes=codes[common].astype(np.int64),
         n_total=(int((~current).sum()), int(current.sum())),
+        u=u[keep].astype(np.float64),
+        uniform=uniform[common],
         cluster=kept_cluster,
     )
 
@@ -257,25 +302,37 @@ def contrast(
     c = float(total.sum() / turns.sum()) if turns.size else 0.0
     y = total - c * turns
     n = design.n
-    sy = design.bincount(y)
-    sm = design.bincount(turns)
-    syy = design.bincount(y * y)
-    sym = design.bincount(y * turns)
-    smm = design.bincount(turns * turns)
+    u = design.u
+    b = design.bincount
+    sy = b(u * y)
+    sm = b(u * turns)
+    u2 = u * u
+    qyy = b(u2 * y * y)
+    qym = b(u2 * y * turns)
+    qmm = b(u2 * turns * turns)
     with np.errstate(divide="ignore", invalid="ignore"):
         mu = sy / sm
         mu_p = sy.sum(0) / sm.sum(0)
         nh = n.sum(0)
+        mbar = sm.sum(0) / nh
+        # Equal weights: the pooled within-stratum variance, as the classical tests use.
+        syy = b(y * y)
+        sym = b(y * turns)
+        smm = b(turns * turns)
         sse_p = syy.sum(0) - 2 * mu_p * sym.sum(0) + mu_p**2 * smm.sum(0)
         s0 = np.maximum(sse_p, 0.0) / np.maximum(nh - ddof, 1.0)
-        mbar = sm.sum(0) / nh
-        v0_h = s0 / mbar**2 * (1.0 / n[0] + 1.0 / n[1])
-        sse = np.maximum(syy - 2 * mu * sym + mu**2 * smm, 0.0)
+        v0_equal = s0 / mbar**2 * (1.0 / n[0] + 1.0 / n[1])
+        # Unequal weights: each window's own units around the pooled mean.
+        ep = np.maximum(qyy - 2 * mu_p * qym + mu_p**2 * qmm, 0.0) / sm**2
+        v0_weighted = ep.sum(0) * nh / np.maximum(nh - ddof, 1.0)
+        v0_h = np.where(design.uniform, v0_equal, v0_weighted)
+        sse = np.maximum(qyy - 2 * mu * qym + mu**2 * qmm, 0.0)
         factor = np.where(n > 1, n / np.maximum(n - 1, 1), 1.0) if small_sample else 1.0
         own = sse / sm**2 * factor
         # A window with a single conversation in a stratum has no own variance; borrow
         # the pooled one rather than pretending it is exact.
-        var_ah = np.where(n > 1, own, s0 / (mbar**2 * n))
+        borrowed = np.where(design.uniform, s0 / (mbar**2 * n), ep)
+        var_ah = np.where(n > 1, own, borrowed)
     w = design.wbar
     w2 = w * w
     mean0 = float(w @ mu[0]) + c
@@ -290,13 +347,13 @@ def contrast(
         # Influence of each conversation on the contrast, under the null (pooled means)
         # and as observed; the within-cluster cross products turn the variances into
         # cluster-robust ones (users with several conversations, users in both windows).
-        u = ci.units
-        h = design.stratum[u]
-        a = design.current[u].astype(np.int64)
-        sign = np.where(design.current[u], 1.0, -1.0)
+        ui = ci.units
+        h = design.stratum[ui]
+        a = design.current[ui].astype(np.int64)
+        sign = np.where(design.current[ui], 1.0, -1.0) * u[ui]
         with np.errstate(divide="ignore", invalid="ignore"):
-            infl0 = sign * w[h] * (y[u] - mu_p[h] * turns[u]) / (n[a, h] * mbar[h])
-            infl = sign * w[h] * (y[u] - mu[a, h] * turns[u]) / sm[a, h]
+            infl0 = sign * w[h] * (y[ui] - mu_p[h] * turns[ui]) / (n[a, h] * mbar[h])
+            infl = sign * w[h] * (y[ui] - mu[a, h] * turns[ui]) / sm[a, h]
         infl0, infl = np.nan_to_num(infl0), np.nan_to_num(infl)
         var0 = max(var0 + float(ci.cross(infl0)), 0.0)
         extra = float(ci.cross(infl))
@@ -527,13 +584,9 @@ def binary_test(
     small = min(n0, n1) < SMALL_N or expected < 5.0
     if not small:
         return TestResult("two-proportion z", z, _two_sided_normal(z))
-    if design.cluster is not None:
-        return TestResult(
-            "two-proportion z",
-            z,
-            _two_sided_normal(z),
-            note=_CLUSTER_NOTE,
-        )
+    why = _asymptotic_note(design)
+    if why is not None:
+        return TestResult("two-proportion z", z, _two_sided_normal(z), note=why)
     simple = design.h == 1 and bool(np.all(turns == 1.0))
     if simple:
         x1 = int(round(float(total[design.current].sum())))
@@ -577,12 +630,22 @@ def ridits(design: Design, value: NDArray[np.float64]) -> NDArray[np.float64]:
     Returns:
         Per kept unit, its ridit.
     """
-    nh = design.n.sum(0)
-    omega = (design.wbar / nh)[design.stratum]
     uniq, inv = np.unique(value, return_inverse=True)
-    mass = np.bincount(inv, weights=omega, minlength=uniq.size)
+    mass = np.bincount(inv, weights=pooled_mass(design), minlength=uniq.size)
     below = np.cumsum(mass) - mass
     return (below + mass / 2.0)[inv]
+
+
+def pooled_mass(design: Design) -> NDArray[np.float64]:
+    """Each kept unit's mass in the pooled, standardised distribution of both windows.
+
+    ``wbar_h * u_i / n_h``: each stratum counts with its standardisation weight, and
+    within it each unit with its sampling weight relative to its window's (equal weights:
+    ``1 / n_h``). The masses sum to 1.
+    """
+    nh = design.n.sum(0)
+    out: NDArray[np.float64] = (design.wbar / nh)[design.stratum] * design.u
+    return out
 
 
 def mann_whitney_test(
@@ -609,8 +672,9 @@ def mann_whitney_test(
     con = contrast(design, r, ones, ddof=1, small_sample=True)
     z = _z(con.delta, con.var0)
     n0, n1 = design.n.sum(1)
-    if min(n0, n1) >= SMALL_N or design.cluster is not None:
-        note = "" if min(n0, n1) >= SMALL_N else _CLUSTER_NOTE
+    why = _asymptotic_note(design)
+    if min(n0, n1) >= SMALL_N or why is not None:
+        note = "" if min(n0, n1) >= SMALL_N else (why or "")
         return TestResult("Mann-Whitney", z, _two_sided_normal(z), note=note), con.delta
     perms = draw_permutations(design, (value,), permutations, rng)
     obs, perm = _linear_perm_stat(design, perms, r, ones)
@@ -632,10 +696,8 @@ def _cells(
     a cell; with at most :data:`CVM_CELLS` distinct values every value is its own cell
     and the statistic is the exact Cramér-von Mises statistic.
     """
-    nh = design.n.sum(0)
-    omega = (design.wbar / nh)[design.stratum]
     uniq, inv = np.unique(value, return_inverse=True)
-    mass = np.bincount(inv, weights=omega, minlength=uniq.size).astype(np.float64)
+    mass = np.bincount(inv, weights=pooled_mass(design), minlength=uniq.size).astype(np.float64)
     if uniq.size <= CVM_CELLS:
         return inv.astype(np.int64), mass
     before = np.cumsum(mass) - mass
@@ -683,7 +745,8 @@ def cvm_test(
         return TestResult("Cramér-von Mises", 0.0, 1.0, note="a single distinct value")
     h = design.h
     g = (design.stratum * 2 + design.current.astype(np.int64)) * k + cell
-    counts = np.bincount(g, minlength=h * 2 * k).reshape(h, 2, k).astype(np.float64)
+    uw = design.u
+    counts = np.bincount(g, weights=uw, minlength=h * 2 * k).reshape(h, 2, k)
     cum = np.cumsum(counts, axis=2)[:, :, : k - 1]
     n = design.n.T  # (h, 2)
     f_win = cum / n[:, :, None]
@@ -692,27 +755,46 @@ def cvm_test(
     qk = q[: k - 1]
     t_obs = float(qk @ d**2)
     nh = n.sum(1)
-    coef = design.wbar**2 * (1.0 / n[:, 0] + 1.0 / n[:, 1]) * nh / np.maximum(nh - 1.0, 1.0)
+    small = nh / np.maximum(nh - 1.0, 1.0)
+    coef = design.wbar**2 * (1.0 / n[:, 0] + 1.0 / n[:, 1]) * small
     bridge = (
         np.minimum(f_pool[:, :, None], f_pool[:, None, :]) - f_pool[:, :, None] * f_pool[:, None, :]
     )
-    cov = np.tensordot(coef, bridge, axes=1)
+    cov = np.tensordot(np.where(design.uniform, coef, 0.0), bridge, axes=1)
+    for hw in np.flatnonzero(~design.uniform).tolist():
+        # Unequal weights: sum_i u_i^2 (1[x_i <= c] - F(c)) (1[x_i <= c'] - F(c')) per
+        # window, from cumulative sums of the squared weights.
+        fp = f_pool[hw]
+        for a in (0, 1):
+            sel = (design.stratum == hw) & (design.current == bool(a))
+            g2 = np.cumsum(np.bincount(cell[sel], weights=uw[sel] ** 2, minlength=k))[: k - 1]
+            s2 = float((uw[sel] ** 2).sum())
+            m = (
+                g2[np.minimum.outer(np.arange(k - 1), np.arange(k - 1))]
+                - np.outer(fp, g2)
+                - np.outer(g2, fp)
+                + s2 * np.outer(fp, fp)
+            )
+            cov += design.wbar[hw] ** 2 * small[hw] * m / n[hw, a] ** 2
     ci = design.cluster
     if ci is not None:
         # Influence of each conversation on D under the null: its CDF indicator minus
         # its stratum's pooled CDF, scaled like a stratum mean.
-        u = ci.units
-        hs = design.stratum[u]
-        a = design.current[u].astype(np.int64)
-        scale_i = np.where(design.current[u], 1.0, -1.0) * design.wbar[hs] / design.n[a, hs]
-        ind = (cell[u][:, None] <= np.arange(k - 1)[None, :]).astype(np.float64)
+        ui = ci.units
+        hs = design.stratum[ui]
+        a_i = design.current[ui].astype(np.int64)
+        scale_i = (
+            np.where(design.current[ui], 1.0, -1.0) * uw[ui] * design.wbar[hs] / design.n[a_i, hs]
+        )
+        ind = (cell[ui][:, None] <= np.arange(k - 1)[None, :]).astype(np.float64)
         cov = cov + ci.cross(scale_i[:, None] * (ind - f_pool[hs]))
     sq = np.sqrt(qk)
     lam = np.linalg.eigvalsh(sq[:, None] * cov * sq[None, :])
     stat = t_obs / scale if scale > 0 else 0.0
     n0, n1 = design.n.sum(1)
-    if min(n0, n1) >= SMALL_N or design.cluster is not None:
-        note = "" if min(n0, n1) >= SMALL_N else _CLUSTER_NOTE
+    why = _asymptotic_note(design)
+    if min(n0, n1) >= SMALL_N or why is not None:
+        note = "" if min(n0, n1) >= SMALL_N else (why or "")
         return TestResult("Cramér-von Mises", stat, quadratic_form_sf(t_obs, lam), note=note)
     perms = draw_permutations(design, (value,), permutations, rng)
     d_perm = np.zeros((permutations, k - 1))
@@ -830,47 +912,57 @@ def share_contrast(
     var = np.zeros(k)
     shares = np.zeros((2, k))
     share_vars = np.zeros((2, k))
+    uw = design.u
     for s in range(h):
         idx = order[bounds[s] : bounds[s + 1]]
+        uu = uw[idx][:, None]
         y = counts[idx]
         m = turns[idx]
         cur = design.current[idx]
-        mu_p = y.sum(0) / m.sum()
+        mu_p = (uu * y).sum(0) / (uu[:, 0] * m).sum()
         e = y - m[:, None] * mu_p[None, :]
         nh = idx.size
-        mbar = m.sum() / nh
+        mbar = (uu[:, 0] * m).sum() / nh
         s0 = e.T @ e / nh
         n0, n1 = design.n[0, s], design.n[1, s]
         w = design.wbar[s]
-        cov0 += w * w * s0 * (1.0 / n0 + 1.0 / n1) / mbar**2
+        if design.uniform[s]:
+            cov0 += w * w * s0 * (1.0 / n0 + 1.0 / n1) / mbar**2
+        means = []
         for a, mask in ((0, ~cur), (1, cur)):
-            ya, ma = y[mask], m[mask]
-            mu = ya.sum(0) / ma.sum()
-            ea = ya - ma[:, None] * mu[None, :]
+            ya, ma, ua = y[mask], m[mask], uu[mask]
+            den = (ua[:, 0] * ma).sum()
+            mu = (ua * ya).sum(0) / den
+            ea = ua * (ya - ma[:, None] * mu[None, :])
             na = ya.shape[0]
-            va = (ea * ea).sum(0) / ma.sum() ** 2
+            if not design.uniform[s]:
+                # Unequal weights: the window's own units around the pooled shares.
+                ep = ua * e[mask]
+                cov0 += w * w * (ep.T @ ep) / den**2
+            va = (ea * ea).sum(0) / den**2
             if na > 1:
                 va = va * na / (na - 1)
             else:
                 va = np.diag(s0) / (mbar**2 * na)
             shares[a] += w * mu
             share_vars[a] += w * w * va
-        delta += w * (y[cur].sum(0) / m[cur].sum() - y[~cur].sum(0) / m[~cur].sum())
+            means.append(mu)
+        delta += w * (means[1] - means[0])
     var = share_vars.sum(0)
     ci = design.cluster
     if ci is not None:
         win_all = design.current.astype(np.int64)
         ysum = np.zeros((2, h, k))
-        np.add.at(ysum, (win_all, design.stratum), counts)
-        msum = design.bincount(turns)
+        np.add.at(ysum, (win_all, design.stratum), uw[:, None] * counts)
+        msum = design.bincount(uw * turns)
         mu_a = ysum / msum[:, :, None]
         mu_pool = ysum.sum(0) / msum.sum(0)[:, None]
         mbar_h = msum.sum(0) / design.n.sum(0)
-        u = ci.units
-        hs = design.stratum[u]
-        win = win_all[u]
-        sign = np.where(design.current[u], 1.0, -1.0)
-        cu, tu = counts[u], turns[u]
+        ui = ci.units
+        hs = design.stratum[ui]
+        win = win_all[ui]
+        sign = np.where(design.current[ui], 1.0, -1.0) * uw[ui]
+        cu, tu = counts[ui], turns[ui]
         infl0 = (sign * design.wbar[hs] / (design.n[win, hs] * mbar_h[hs]))[:, None] * (
             cu - tu[:, None] * mu_pool[hs]
         )
@@ -938,7 +1030,7 @@ def chi2_test(
     if not sparse:
         x2, df = _wald(sc.delta, sc.cov0)
         return TestResult(label, x2, _chi2_sf(x2, df), df=float(df)), sc
-    if permute and n_total <= PERMUTATION_MAX_N and design.cluster is None:
+    if permute and n_total <= PERMUTATION_MAX_N and _asymptotic_note(design) is None:
         x2, df = _wald(sc.delta, sc.cov0)
         pinv = np.linalg.pinv(sc.cov0, rcond=1e-10, hermitian=True)
         perms = draw_permutations(design, (*counts.T, turns), permutations, rng)
@@ -996,12 +1088,14 @@ def welch_log_test(design: Design, value: NDArray[np.float64]) -> tuple[TestResu
     comps: list[float] = []
     dfs: list[float] = []
     for a, mask in ((0, ~design.current), (1, design.current)):
-        sy = np.bincount(design.stratum[mask], weights=y[mask], minlength=design.h)
-        syy = np.bincount(design.stratum[mask], weights=y[mask] ** 2, minlength=design.h)
+        st, ya, ua = design.stratum[mask], y[mask], design.u[mask]
         na = n[a]
+        mean = np.bincount(st, weights=ua * ya, minlength=design.h) / np.maximum(na, 1.0)
+        # sum_i u_i^2 (y_i - mean)^2 / (n (n - 1)): s^2 / n with equal weights.
+        dev = np.bincount(st, weights=(ua * (ya - mean[st])) ** 2, minlength=design.h)
         with np.errstate(divide="ignore", invalid="ignore"):
-            s2 = (syy - sy**2 / na) / (na - 1)
-        comp = design.wbar**2 * np.nan_to_num(np.maximum(s2, 0.0)) / na
+            s2n = dev / (na * (na - 1))
+        comp = design.wbar**2 * np.nan_to_num(np.maximum(s2n, 0.0))
         comps.extend(comp.tolist())
         dfs.extend((na - 1).tolist())
     comp_a = np.asarray(comps)

@@ -21,6 +21,7 @@ _MODELS: dict[str, tuple[str, str]] = {
     "checks": ("convsim.grade", "ChecksConfig"),
     "agent": ("convsim.agents", "AgentFile"),
     "policy": ("convsim.online", "SamplingPolicy"),
+    "census": ("convsim.online", "Census"),
 }
 
 

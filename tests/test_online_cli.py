@@ -56,9 +56,15 @@ def test_online_window_samples_judges_stores_and_queues(week: Path, tmp_path: Pa
     assert len(decisions) == 200
     judged = {d["conversation_id"] for d in decisions if d["sampled"] and not d["budget_skipped"]}
     scores = list(read_scores(scores_file))
-    rubric = [s for s in scores if s.name.startswith("rubric.")]
+    rubric = [s for s in scores if s.name.startswith("rubric.") and not s.anchor]
     assert {s.conversation_id for s in rubric} == judged
     assert all(s.inclusion_prob is not None and s.window == "2026-W48" for s in rubric)
+    assert all(s.sampling_rule for s in rubric)
+    # The anchor set (300 by default; this window has 200) is judged again, apart.
+    anchors = [s for s in scores if s.anchor]
+    assert {s.conversation_id for s in anchors} == {d["conversation_id"] for d in decisions}
+    assert all(s.inclusion_prob is None and s.name.startswith("rubric.") for s in anchors)
+    assert summary["anchors"] == {"conversations": 200, "added": 200, "scores": len(anchors)}
     guard = [s for s in scores if s.name == "guardrail.pii"]
     assert len(guard) == 200  # deterministic checks run on all traffic
     with SQLiteStore(store) as st:
@@ -67,6 +73,7 @@ def test_online_window_samples_judges_stores_and_queues(week: Path, tmp_path: Pa
     again = CliRunner().invoke(cli, [*args[:-2], "--log", str(tmp_path / "d2.jsonl")])
     assert again.exit_code == 0
     assert (tmp_path / "d2.jsonl").read_text() == log.read_text()  # decisions reproduce
+    assert "anchor set of 200 judged again" in again.stdout and "added" not in again.stdout
 
 
 def test_bad_policy_is_a_usage_error(week: Path, tmp_path: Path) -> None:

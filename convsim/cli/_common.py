@@ -76,3 +76,19 @@ class LazyFile:
 def replace_atomically(tmp: Path, target: Path) -> None:
     """Move a finished temporary file over ``target`` in one step."""
     os.replace(tmp, target)
+
+
+class EndpointClient:
+    """A model client that points every request at ``--judge-api-base`` when given."""
+
+    def __init__(self, inner: Any, api_base: str | None) -> None:
+        self.inner = inner
+        self.api_base = api_base
+
+    async def complete(self, request: Any) -> Any:
+        """Send the request, to the endpoint unless the request names its own."""
+        if self.api_base and request.api_base is None:
+            from dataclasses import replace
+
+            request = replace(request, api_base=self.api_base)
+        return await self.inner.complete(request)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._common import LazyFile, UsageFailure, write_json
+from ._common import EndpointClient, LazyFile, UsageFailure, write_json
 
 
 @click.command("grade")
@@ -87,7 +87,7 @@ def grade_cmd(
             from .._llm import LiteLLMClient
             from ..calls import ResponseCache
 
-            client = _JudgeClient(LiteLLMClient(cache=ResponseCache(cache_path)), judge_api_base)
+            client = EndpointClient(LiteLLMClient(cache=ResponseCache(cache_path)), judge_api_base)
         else:
             from ..testing import OfflineJudge
 
@@ -144,21 +144,6 @@ def grade_cmd(
         write_json(json_out, report)
     if json_out != "-":
         _print_summary(report)
-
-
-class _JudgeClient:
-    """Points every judge request at ``--judge-api-base`` when given."""
-
-    def __init__(self, inner: Any, api_base: str | None) -> None:
-        self.inner = inner
-        self.api_base = api_base
-
-    async def complete(self, request: Any) -> Any:
-        if self.api_base and request.api_base is None:
-            from dataclasses import replace
-
-            request = replace(request, api_base=self.api_base)
-        return await self.inner.complete(request)
 
 
 def _calibrate(scores_file: Path, labels_file: Path) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._common import UsageFailure, store_option, write_json
+from ._common import EndpointClient, UsageFailure, store_option, write_json
 
 
 @click.command("online")
@@ -22,8 +22,15 @@ from ._common import UsageFailure, store_option, write_json
 @click.option(
     "--judge-model", metavar="MODEL", help="litellm judge model [default: offline rules]."
 )
+@click.option("--judge-api-base", metavar="URL", help="Endpoint for the judge model.")
 @click.option("--checks", type=click.Path(path_type=Path), help="Deterministic checks YAML.")
 @click.option("--by", "by_tag", help="Also estimate per value of this tag.")
+@click.option(
+    "--census",
+    type=click.Path(path_type=Path),
+    help="Known number of conversations per value of the --by tag (YAML or JSON mapping): "
+    "the whole-window estimate is then post-stratified.",
+)
 @click.option(
     "--review-top",
     default=20,
@@ -50,8 +57,10 @@ def online_cmd(
     window: str,
     rubrics: Path | None,
     judge_model: str | None,
+    judge_api_base: str | None,
     checks: Path | None,
     by_tag: str | None,
+    census: Path | None,
     review_top: int,
     out: Path | None,
     log_path: Path | None,
@@ -62,41 +71,64 @@ def online_cmd(
 
     Deterministic guardrails, signals and checks run on every conversation; rubric
     judges only on the conversations the sampling policy picks, each recording its
-    inclusion probability. Scores go to the store under the window label, estimates are
-    weighted back to the whole window (shown beside the unweighted ones), and the worst
-    conversations are queued for review.
+    inclusion probability and sampling rule, and again on the anchor set (a fixed set of
+    conversations kept in the store and judged every window, so `convsim drift` can
+    tell a judge that changed from a product that changed). Scores go to the store under
+    the window label, estimates are weighted back to the whole window (shown beside the
+    unweighted ones), and the worst conversations are queued for review.
     """
     import anyio
 
     from ..grade import build_graders, load_checks
     from ..graders import RubricJudge
-    from ..online import conversations_from, grade_window, load_policy, window_estimates
+    from ..online import (
+        conversations_from,
+        grade_window,
+        load_census,
+        load_policy,
+        window_estimates,
+    )
     from ..store import SQLiteStore
 
     if not input_path.is_file():
         raise UsageFailure(
             f"{input_path}: no such file; give a canonical JSONL file (convsim import)"
         )
+    if census is not None and by_tag is None:
+        raise UsageFailure("--census gives the size of each value of a tag: add --by TAG")
+    sizes = load_census(census) if census is not None else None
     sampling = load_policy(policy)
     client: Any = None
+    fresh: Any = None
     if rubrics is not None:
         if judge_model:
             from .._llm import LiteLLMClient
             from ..calls import ResponseCache
 
-            client = LiteLLMClient(cache=ResponseCache(store_path.parent / "cache.db"))
+            cache = ResponseCache(store_path.parent / "cache.db")
+            client = EndpointClient(LiteLLMClient(cache=cache), judge_api_base)
+            # The anchor set is judged without the cache: a cached answer would hide
+            # the very judge change the anchors are there to catch.
+            fresh = EndpointClient(LiteLLMClient(), judge_api_base)
         else:
             from ..testing import OfflineJudge
 
-            client = OfflineJudge()
-    graders = build_graders(
-        checks=load_checks(checks) if checks else None,
-        rubrics_path=rubrics,
-        judge_client=client,
-        judge_model=judge_model or "offline-rules",
-    )
-    judges = [g for g in graders if isinstance(g, RubricJudge)]
-    deterministic = [g for g in graders if not isinstance(g, RubricJudge)]
+            client = fresh = OfflineJudge()
+
+    def judges_of(judge_client: Any) -> tuple[list[Any], list[Any]]:
+        graders = build_graders(
+            checks=load_checks(checks) if checks else None,
+            rubrics_path=rubrics,
+            judge_client=judge_client,
+            judge_model=judge_model or "offline-rules",
+        )
+        return (
+            [g for g in graders if isinstance(g, RubricJudge)],
+            [g for g in graders if not isinstance(g, RubricJudge)],
+        )
+
+    judges, deterministic = judges_of(client)
+    anchor_judges = judges_of(fresh)[0] if judges else []
     with SQLiteStore(store_path) as store:
         result = anyio.run(
             lambda: grade_window(
@@ -107,6 +139,7 @@ def online_cmd(
                 judges=judges,
                 store=store,
                 review_top=review_top,
+                anchor_judges=anchor_judges,
             )
         )
     if log_path:
@@ -114,8 +147,14 @@ def online_cmd(
             f.writelines(d.model_dump_json() + "\n" for d in result.decisions)
     if out:
         with out.open("w", encoding="utf-8") as f:
-            f.writelines(s.model_dump_json(exclude_none=True) + "\n" for s in result.scores)
-    estimates = window_estimates(result.scores, by=by_tag)
+            f.writelines(
+                s.model_dump_json(exclude_none=True) + "\n"
+                for s in result.scores + result.anchor_scores
+            )
+    try:
+        estimates = window_estimates(result.scores, by=by_tag, census=sizes)
+    except ValueError as e:
+        raise UsageFailure(f"{census}: {e}") from None
     rep = result.report
     summary: dict[str, Any] = {
         "window": window,
@@ -129,6 +168,11 @@ def online_cmd(
         "scores": len(result.scores),
         "failures": len(result.failures),
         "queued_for_review": result.queued,
+        "anchors": {
+            "conversations": result.anchors,
+            "added": result.anchors_added,
+            "scores": len(result.anchor_scores),
+        },
         "estimates": [
             {
                 "score": e.name,
@@ -137,6 +181,7 @@ def online_cmd(
                 "weighted": e.weighted.estimate,
                 "weighted_low": e.weighted.low,
                 "weighted_high": e.weighted.high,
+                "method": "post-stratified" if e.weighted.stratified else e.weighted.method,
                 "unweighted": e.unweighted.estimate,
             }
             for e in estimates
@@ -153,10 +198,17 @@ def _print(summary: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console()
+    anchors = summary["anchors"]
     console.print(
         f"window {summary['window']}: {summary['conversations']} conversations, "
         f"{summary['judged']} judged, {summary['budget_skipped']} skipped by the budget, "
         f"{summary['queued_for_review']} queued for review"
+        + (
+            f"; anchor set of {anchors['conversations']} judged again"
+            + (f" ({anchors['added']} added this window)" if anchors["added"] else "")
+            if anchors["conversations"]
+            else ""
+        )
     )
     rules = Table(title="sampling by rule", title_justify="left")
     for col in ("rule", "seen", "sampled", "judged"):
@@ -169,5 +221,7 @@ def _print(summary: dict[str, Any]) -> None:
         est.add_column(col, no_wrap=col == "score")
     for e in summary["estimates"]:
         ci = f"{e['weighted']:.3f} ({e['weighted_low']:.3f}-{e['weighted_high']:.3f})"
+        if e["method"] == "post-stratified":
+            ci += " post-stratified"
         est.add_row(e["score"], e["group"] or "all", str(e["n"]), ci, f"{e['unweighted']:.3f}")
     console.print(est)

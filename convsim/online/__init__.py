@@ -5,15 +5,19 @@ see; :func:`decide` applies it to a window, deterministically; :func:`window_est
 weights the judged scores back to the whole window.
 """
 
+from ._anchors import anchor_draw, choose_anchors, stamp_anchor_scores
 from ._estimate import (
+    Census,
     EstimateMethod,
     WeightedEstimate,
     WindowEstimate,
+    load_census,
     unweighted_estimate,
     weighted_estimate,
     window_estimates,
 )
 from ._policy import (
+    Anchors,
     Budget,
     Filter,
     FlowAge,
@@ -37,7 +41,9 @@ from ._sampler import (
 from ._window import WindowResult, conversations_from, grade_window
 
 __all__ = [
+    "Anchors",
     "Budget",
+    "Census",
     "Decision",
     "DecisionStatus",
     "EstimateMethod",
@@ -52,12 +58,16 @@ __all__ = [
     "WeightedEstimate",
     "WindowEstimate",
     "WindowResult",
+    "anchor_draw",
+    "choose_anchors",
     "conversation_language",
     "conversations_from",
     "decide",
     "grade_window",
+    "load_census",
     "load_policy",
     "sampling_draw",
+    "stamp_anchor_scores",
     "stamp_scores",
     "summarize",
     "unweighted_estimate",

@@ -25,6 +25,7 @@ about the process that generated the window (comparing windows for drift), pass
 from __future__ import annotations
 
 import math
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -33,7 +34,9 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import ConfigDict, Field, NonNegativeFloat, RootModel
 
+from .._yaml import load_yaml_model
 from ..trace import Score
 
 EstimateMethod = Literal["hajek", "ht", "unweighted"]
@@ -282,19 +285,26 @@ class WindowEstimate:
     name: str
     """Score name."""
     group: str | None
-    """Value of the ``by`` tag, or None when not grouped (or the tag is missing)."""
+    """Value of the ``by`` tag (``(none)`` for scores without it), or None for the whole
+    window."""
     n: int
     """Scores used."""
     weighted: WeightedEstimate
-    """Hájek estimate with weights ``1 / inclusion_prob``: what the whole window scores."""
+    """Hájek estimate with weights ``1 / inclusion_prob``: what the whole window scores;
+    for the whole-window row with a census, the post-stratified estimate."""
     unweighted: WeightedEstimate
     """Plain mean of the sampled scores, for comparison; biased when rates differ."""
+
+
+MISSING_GROUP = "(none)"
+"""Group of the scores that lack the ``by`` tag."""
 
 
 def window_estimates(
     scores: Iterable[Score],
     by: str | None = None,
     *,
+    census: Mapping[str, float] | None = None,
     confidence: float = 0.95,
     fpc: bool = True,
 ) -> list[WindowEstimate]:
@@ -307,33 +317,85 @@ def window_estimates(
 
     Args:
         scores: the window's scores.
-        by: a tag key to break each score down by (``language``, ``vertical``, ...).
+        by: a tag key to break each score down by (``language``, ``vertical``, ...); the
+            whole window gets a row of its own too.
+        census: with ``by``, the number of conversations in the window with each value of
+            the tag (known from full-traffic logs): the whole-window row is then the
+            post-stratified estimate, each group weighted by its known size.
         confidence: confidence level of the intervals.
         fpc: apply the finite-population correction (see :func:`weighted_estimate`).
 
     Returns:
-        One entry per (score name, group), sorted by name then group.
+        One entry per (score name, group), sorted by name, the whole window first.
+
+    Raises:
+        ValueError: a census without ``by``, or one that misses a sampled group.
     """
+    if census is not None and by is None:
+        raise ValueError("a census gives the size of each group of a tag: pass by= too")
     grouped: dict[tuple[str, str | None], tuple[list[float], list[float]]] = defaultdict(
         lambda: ([], [])
     )
+    groups: dict[str, list[str]] = defaultdict(list)
     for score in scores:
         value = score.numeric
         if value is None:
             continue
-        group = score.tags.get(by) if by is not None else None
-        values, probs = grouped[(score.name, group)]
-        values.append(value)
-        probs.append(score.inclusion_prob if score.inclusion_prob is not None else 1.0)
-    return [
-        WindowEstimate(
-            name=name,
-            group=group,
-            n=len(values),
-            weighted=weighted_estimate(values, probs, confidence=confidence, fpc=fpc),
-            unweighted=unweighted_estimate(values, confidence=confidence),
+        prob = score.inclusion_prob if score.inclusion_prob is not None else 1.0
+        keys: list[str | None] = [None]
+        if by is not None:
+            group = score.tags.get(by, MISSING_GROUP)
+            keys.append(group)
+            groups[score.name].append(group)
+        for key in keys:
+            values, probs = grouped[(score.name, key)]
+            values.append(value)
+            probs.append(prob)
+    out: list[WindowEstimate] = []
+    for (name, which), (values, probs) in sorted(
+        grouped.items(), key=lambda item: (item[0][0], item[0][1] is not None, item[0][1] or "")
+    ):
+        if which is None and census is not None:
+            weighted = weighted_estimate(
+                values,
+                probs,
+                strata=groups[name],
+                stratum_sizes=census,
+                confidence=confidence,
+                fpc=fpc,
+            )
+            weighted = replace(weighted, by_stratum={})
+        else:
+            weighted = weighted_estimate(values, probs, confidence=confidence, fpc=fpc)
+        out.append(
+            WindowEstimate(
+                name=name,
+                group=which,
+                n=len(values),
+                weighted=weighted,
+                unweighted=unweighted_estimate(values, confidence=confidence),
+            )
         )
-        for (name, group), (values, probs) in sorted(
-            grouped.items(), key=lambda item: (item[0][0], item[0][1] or "")
-        )
-    ]
+    return out
+
+
+class Census(RootModel[dict[str, NonNegativeFloat]]):
+    """Known sizes of a tag's groups in a window, from full-traffic logs.
+
+    A YAML or JSON mapping from each value of the tag to its number of conversations,
+    e.g. ``{en: 41230, de: 9120, fr: 3050}``. With it, the whole-window estimate weighs
+    each group by its known size (post-stratification) rather than by its sample.
+    """
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    root: dict[str, NonNegativeFloat] = Field(min_length=1)
+
+
+def load_census(path: str | os.PathLike[str]) -> dict[str, float]:
+    """Load a census file (``convsim schema census``).
+
+    Raises:
+        ConfigError: naming the file and the group whose size is not a number >= 0.
+    """
+    return dict(load_yaml_model(path, Census, "census", "census").root)

@@ -197,6 +197,23 @@ class Budget(BaseModel):
         return self.cost_per_conversation_usd + self.cost_per_1k_tokens_usd * (tokens or 0) / 1000
 
 
+class Anchors(BaseModel):
+    """A fixed set of conversations that the judges see again in every window.
+
+    Its scores change only if the judge does (a provider updating the model behind a
+    name, a new prompt, a new grader), so drift reports tell a judge change from a
+    product change without anyone declaring it. The set is drawn once, by hash, from
+    the first window graded with a store, and kept there; it is judged in addition
+    to the sample and the budget, without the response cache.
+    """
+
+    model_config = _CONFIG
+
+    size: int = Field(default=300, ge=0)
+    """Conversations in the set; 0 turns anchoring off. 300 finds a judge change that
+    moves a pass rate by 5 points at least 95% of the time (docs/statistics.md)."""
+
+
 class SamplingPolicy(BaseModel):
     """Which conversations of an online window are judged, loaded from a YAML file.
 
@@ -218,6 +235,8 @@ class SamplingPolicy(BaseModel):
     """Rate for conversations that no trigger, outlier or rule takes."""
     budget: Budget | None = None
     """Optional cap on judging per window."""
+    anchors: Anchors = Field(default_factory=Anchors)
+    """The anchor set re-judged every window, to catch a judge that changed."""
 
     @model_validator(mode="after")
     def _unique_rule_names(self) -> SamplingPolicy:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from ..errors import ResumeMismatch, StoreError
-from ..trace import Score, ScoreFailure
+from ..trace import Conversation, Score, ScoreFailure
 from ._records import ConversationResult, RunRecord
 
 DEFAULT_STORE_PATH = Path(".convsim") / "convsim.db"
@@ -94,8 +94,26 @@ _M001_INITIAL = """
         );
 """
 
+# Anchor re-judgments share window, conversation and name with the window's own
+# scores when an anchor was drawn from that very window, so the flag joins the key.
+_M002_ANCHORS = """
+        ALTER TABLE scores ADD COLUMN anchor INTEGER NOT NULL DEFAULT 0;
+        DROP INDEX scores_key;
+        CREATE UNIQUE INDEX scores_key ON scores (
+            coalesce(run_id, ''), coalesce(window, ''), conversation_id, coalesce(trial, -1),
+            coalesce(message_index, -1), name, grader, anchor
+        );
+        CREATE TABLE anchor_set (
+            conversation_id TEXT PRIMARY KEY,
+            added_window TEXT NOT NULL,
+            draw REAL NOT NULL,
+            conversation TEXT NOT NULL
+        );
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_initial", _M001_INITIAL),
+    ("m002_anchors", _M002_ANCHORS),
 ]
 """Schema migrations (name, SQL), applied in order, each exactly once, recorded by name."""
 
@@ -273,8 +291,8 @@ class SQLiteStore:
     def _write_score(self, s: Score, window: str | None) -> None:
         self.db.execute(
             "INSERT OR REPLACE INTO scores (run_id, window, conversation_id, trial, message_index,"
-            " name, kind, value_num, value_text, source, grader, record)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " name, kind, value_num, value_text, source, grader, record, anchor)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 s.run_id,
                 window,
@@ -288,8 +306,35 @@ class SQLiteStore:
                 s.source,
                 s.grader,
                 _dump(s),
+                int(s.anchor),
             ),
         )
+
+    # -- the anchor set ---------------------------------------------------------------
+
+    def anchor_set(self) -> list[Conversation]:
+        """The anchor conversations the judges see again every window, in draw order."""
+        rows = self.db.execute("SELECT conversation FROM anchor_set ORDER BY draw, conversation_id")
+        return [Conversation.model_validate_json(r[0]) for r in rows]
+
+    def add_anchors(self, window: str, anchors: Iterable[tuple[float, Conversation]]) -> int:
+        """Add conversations (with their anchor draws) to the anchor set; returns how many.
+
+        A conversation already in the set is kept as it was first stored.
+        """
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            before = self.db.total_changes
+            self.db.executemany(
+                "INSERT OR IGNORE INTO anchor_set VALUES (?, ?, ?, ?)",
+                [(c.id, window, draw, _dump(c)) for draw, c in anchors],
+            )
+            added = self.db.total_changes - before
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return added
 
     # -- reads ------------------------------------------------------------------------
 

@@ -152,7 +152,30 @@ def test_window_estimates_weight_by_inverse_probability() -> None:
     by_language = {(e.name, e.group): e for e in window_estimates(scores, by="language")}
     assert by_language[("pass", "en")].weighted.estimate == pytest.approx(10 / 11)
     assert by_language[("pass", "fr")].n == 1
-    assert by_language[("rating", None)].weighted.estimate == 4.0
+    # The whole window has its row beside the groups; scores without the tag are a group.
+    assert by_language[("pass", None)].weighted.estimate == pytest.approx(11 / 12)
+    assert by_language[("rating", "(none)")].weighted.estimate == 4.0
+    assert [e.group for e in window_estimates(scores, by="language")][:3] == [None, "en", "fr"]
+
+
+def test_a_census_gives_the_post_stratified_estimate() -> None:
+    scores = [
+        score("a", "pass", True, 0.1, language="en"),
+        score("b", "pass", False, 0.1, language="en"),
+        score("c", "pass", True, 0.5, language="fr"),
+        score("d", "pass", True, 0.5, language="fr"),
+    ]
+    rows = {
+        e.group: e for e in window_estimates(scores, by="language", census={"en": 900, "fr": 100})
+    }
+    # en: 1 of 2 pass; fr: 2 of 2; the known sizes weigh them 0.9 and 0.1.
+    assert rows[None].weighted.estimate == pytest.approx(0.9 * 0.5 + 0.1 * 1.0)
+    assert rows[None].weighted.stratified and rows[None].weighted.population_size == 1000
+    assert rows["en"].weighted.estimate == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="no stratum_sizes entry"):
+        window_estimates(scores, by="language", census={"en": 900})
+    with pytest.raises(ValueError, match="pass by="):
+        window_estimates(scores, census={"en": 900})
 
 
 def test_window_estimates_from_sampled_decisions_recover_the_window(

@@ -40,11 +40,49 @@ def _result(case: str, trial: int, run_id: str = "r1") -> ConversationResult:
 def test_wal_mode_and_named_migrations(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     with SQLiteStore(path) as store:
-        assert store.applied_migrations() == ["m001_initial"]
+        assert store.applied_migrations() == ["m001_initial", "m002_anchors"]
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     # Re-opening applies nothing twice.
     with SQLiteStore(path) as store:
-        assert store.applied_migrations() == ["m001_initial"]
+        assert store.applied_migrations() == ["m001_initial", "m002_anchors"]
+
+
+def test_a_store_of_the_first_schema_is_upgraded_with_its_scores(tmp_path: Path) -> None:
+    from convsim.store._sqlite import _M001_INITIAL
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.executescript(
+        _M001_INITIAL
+        + "CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT);"
+        + "INSERT INTO schema_migrations VALUES ('m001_initial', 'then');"
+    )
+    s = Score(conversation_id="c1", name="tone", value=4, kind="ordinal", grader="judge")
+    old.execute(
+        "INSERT INTO scores (run_id, window, conversation_id, name, kind, source, grader, record)"
+        " VALUES (NULL, 'w1', 'c1', 'tone', 'ordinal', 'rule', 'judge', ?)",
+        (s.model_dump_json(),),
+    )
+    old.close()
+    with SQLiteStore(path) as store:
+        assert store.applied_migrations() == ["m001_initial", "m002_anchors"]
+        assert [x.value for x in store.scores(window="w1")] == [4.0]
+
+
+def test_anchor_scores_live_beside_the_windows_own_and_the_set_persists(tmp_path: Path) -> None:
+    conv = Conversation(id="c1", messages=[UserMessage(content="hi")])
+    with SQLiteStore(tmp_path / "s.db") as store:
+        assert store.anchor_set() == []
+        assert store.add_anchors("w1", [(0.2, conv), (0.1, conv.model_copy(update={"id": "c0"}))])
+        assert store.add_anchors("w2", [(0.05, conv)]) == 0  # already in the set
+        assert [c.id for c in store.anchor_set()] == ["c0", "c1"]
+        s = Score(conversation_id="c1", name="rubric.goal", value=True, kind="binary")
+        anchor = s.model_copy(update={"value": False, "anchor": True})
+        store.write_batch(
+            [WindowScore(window="w1", score=s), WindowScore(window="w1", score=anchor)]
+        )
+        got = sorted((x.anchor, x.value) for x in store.scores(window="w1"))
+        assert got == [(False, True), (True, False)]
 
 
 def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:

@@ -31,9 +31,12 @@ from ._common import UsageFailure, store_option, write_json
 )
 @click.option(
     "--cluster",
-    metavar="TAG",
-    help="Tag holding a user (or account) id: variances become robust to one user's many "
-    "conversations. Recommended whenever the scores carry one.",
+    metavar="auto|TAG|none",
+    default="auto",
+    show_default=True,
+    help="What makes conversations correlated. auto: the scores' user ids (metadata "
+    "user_id at import), whenever there are any; TAG: a tag holding a user or account id; "
+    "none: assume independent conversations (the report then says so).",
 )
 @click.option(
     "--min-n",
@@ -66,7 +69,7 @@ def drift_cmd(
     alpha: float,
     min_effect: tuple[str, ...],
     rubrics: Path | None,
-    cluster: str | None,
+    cluster: str,
     min_n: int,
     anchor: Path | None,
     json_out: str | None,
@@ -80,12 +83,13 @@ def drift_cmd(
 
     BASELINE and CURRENT are graded JSONL files (convsim grade/online --out) or window
     labels in the store. Each score gets one test over all cohorts and one per cohort,
-    chosen by its kind, at conversation level, respecting sampling weights. An alarm
-    needs a significant result after multiple-testing correction AND an effect whose
-    whole interval lies beyond the score's minimum meaningful effect. Every "no drift"
-    shows its minimum detectable effect; a change of cohort mix is reported apart from
-    changes within cohorts; scores from different judge configurations are never
-    compared silently.
+    chosen by its kind, at conversation level, within each sampling rule and weighted
+    by inclusion probability, clustered by user when the scores carry user ids. An
+    alarm needs a significant result after multiple-testing correction AND an effect
+    whose whole interval lies beyond the score's minimum meaningful effect. Every "no
+    drift" shows its minimum detectable effect; a change of cohort mix is reported
+    apart from changes within cohorts; the anchor set that `convsim online` re-judges
+    every window tells a judge change from a product change.
     """
     from ..reports.drift import drift_html
     from ..stats.drift import Window, compare_windows, min_effects_from_rubrics
@@ -121,7 +125,7 @@ def drift_cmd(
         min_n=min_n,
         seed=seed,
         anchor=anchor_window,
-        cluster=cluster,
+        cluster=None if cluster.lower() == "none" else cluster,
     )
     if json_out:
         write_json(json_out, report.to_dict())
@@ -169,7 +173,7 @@ def _print(report: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..stats.drift._report import format_effect
+    from ..stats.drift._report import HEADLINE_TITLES, format_effect, verdict
 
     console = Console()
     s = report.summary()
@@ -177,17 +181,41 @@ def _print(report: Any) -> None:
         f"drift {s['baseline']} -> {s['current']}: "
         f"{s['alarms']} alarm(s) in {s['findings']} findings"
         + (f", {s['judge_warnings']} judge warning(s)" if s["judge_warnings"] else "")
+        + f"; clustering: {report.clustering or 'none'}"
     )
-    table = Table(title="alarms and significant changes", title_justify="left")
-    for col in ("metric", "cohort", "effect [95% CI]", "p adj", "verdict"):
-        table.add_column(col, no_wrap=col == "metric")
-    for f in report.findings:
-        if not (f.alarm or f.significant or f.kind == "judge"):
+    # Notes quote judge configurations in brackets, which are not markup.
+    for caveat in report.caveats:
+        console.print(f"caveat: {caveat}", style="yellow", markup=False, highlight=False)
+    for f in report.judge_warnings:
+        console.print(f"judge: {f.metric}: {f.note}", style="red", markup=False, highlight=False)
+    head = report.headline()
+    if not head:
+        console.print("no alarm, no significant change, no large effect")
+    for group in ("alarm", "significant", "underpowered"):
+        rows = [f for g, f in head if g == group]
+        if not rows:
             continue
-        ci = f"[{format_effect(f.ci_low, f.score_kind)}, {format_effect(f.ci_high, f.score_kind)}]"
-        verdict = "ALARM" if f.alarm else ("judge" if f.kind == "judge" else "below min effect")
-        p = "" if f.p_adjusted is None else f"{f.p_adjusted:.3g}"
-        table.add_row(
-            f.metric, f.cohort_label, f"{format_effect(f.effect, f.score_kind)} {ci}", p, verdict
-        )
-    console.print(table)
+        table = Table(title=HEADLINE_TITLES[group], title_justify="left")
+        for col in ("metric", "cohort", "effect [95% CI]", "p adj", "MDE", "verdict"):
+            table.add_column(col, no_wrap=col == "metric")
+        for f in rows[:_SHOWN]:
+            ci = (
+                f"[{format_effect(f.ci_low, f.score_kind)}, "
+                f"{format_effect(f.ci_high, f.score_kind)}]"
+            )
+            p = "" if f.p_adjusted is None else f"{f.p_adjusted:.3g}"
+            table.add_row(
+                f.metric,
+                f.cohort_label,
+                f"{format_effect(f.effect, f.score_kind)} {ci}",
+                p,
+                format_effect(f.mde, f.score_kind, signed=False),
+                verdict(f),
+            )
+        console.print(table)
+        if len(rows) > _SHOWN:
+            console.print(f"... and {len(rows) - _SHOWN} more (see --json, --markdown, --html)")
+
+
+_SHOWN = 10
+"""Rows of each headline group shown in the terminal; the reports have them all."""

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 from ..stats.drift import DriftReport, Finding, WindowStats
-from ..stats.drift._report import format_effect
+from ..stats.drift._report import HEADLINE_TITLES, format_effect
 from ._html import escape, page, table
 
 _W, _ROW, _LEFT = 560, 34, 110
 
 
 def drift_html(report: DriftReport, title: str | None = None) -> str:
-    """The report: summary, one chart per alarm, then every finding with its MDE."""
+    """The report: what matters first, then every finding with its MDE.
+
+    What matters first: alarms with charts, significant changes, and large effects the
+    data could not confirm, each group by size.
+    """
     s = report.summary()
     heading = title or f"Drift report: {report.baseline} → {report.current}"
     verdict = (
         f"<p class=bad>{s['alarms']} alarm(s)</p>" if s["alarms"] else "<p class=ok>No alarms</p>"
     )
-    notes = []
-    if s["judge_warnings"]:
-        notes.append(
-            f"<p class=warn>{s['judge_warnings']} judge finding(s): scores made by different "
-            "judge configurations are compared only with a warning; see below.</p>"
-        )
+    notes = [f"<p class=warn>Caveat: {escape(c)}</p>" for c in report.caveats]
+    notes += [
+        f"<p class=bad>Judge: {escape(f.metric)}: {escape(f.note)}</p>"
+        for f in report.judge_warnings
+    ]
     if s["insufficient"]:
         notes.append(
             f"<p class=muted>{s['insufficient']} cohort(s) had too little data to test.</p>"
@@ -30,16 +33,23 @@ def drift_html(report: DriftReport, title: str | None = None) -> str:
     meta = (
         f"<p class=muted>alpha {report.alpha} per family (Holm for the primary findings, "
         f"Benjamini–Hochberg for the drill-down); cohorts by {escape(by)}; cohorts below "
-        f"{report.min_n} conversations per window are not tested.</p>"
+        f"{report.min_n} conversations per window are not tested; clustering: "
+        f"{escape(report.clustering or 'none')}.</p>"
     )
-    alarms = "".join(_alarm(f) for f in report.alarms)
+    head = report.headline()
+    alarms = "".join(_alarm(f) for g, f in head if g == "alarm")
+    sections = f"<h2>{HEADLINE_TITLES['alarm']}</h2>{alarms}" if alarms else ""
+    for group in ("significant", "underpowered"):
+        rows = [f for g, f in head if g == group]
+        if rows:
+            sections += f"<h2>{escape(HEADLINE_TITLES[group])}</h2>" + _findings_table(rows)
     scores = [f for f in report.findings if f.kind == "score"]
     others = [f for f in report.findings if f.kind != "score"]
     body = (
         verdict
         + "".join(notes)
         + meta
-        + (f"<h2>Alarms</h2>{alarms}" if alarms else "")
+        + sections
         + "<h2>All scores</h2>"
         + _findings_table(scores)
         + (
@@ -141,8 +151,14 @@ def _findings_table(findings: list[Finding]) -> str:
             verdict = "<span class=bad>alarm</span>"
         elif f.kind == "insufficient":
             verdict = "<span class=muted>insufficient data</span>"
+        elif f.kind == "judge":
+            verdict = escape(f.judge_status or "judge")
+        elif "alarm suppressed" in f.note:
+            verdict = "<span class=warn>not compared: the judge changed</span>"
         elif f.significant:
             verdict = "<span class=warn>significant, below the minimum effect</span>"
+        elif f.min_effect and f.effect is not None and abs(f.effect) >= f.min_effect:
+            verdict = "<span class=warn>large but not significant</span>"
         else:
             verdict = "no drift"
         effect = format_effect(f.effect, f.score_kind)
@@ -191,7 +207,12 @@ def _explainer() -> str:
         'would detect 80% of the time. "No drift" means no change at least this large.</li>'
         "<li><b>Cohort mix</b> changes (for example more escalations this week) are reported "
         "separately from changes within cohorts, so a mix shift does not look like a quality "
-        "drop.</li></ul>"
+        "drop.</li>"
+        "<li><b>Large but not significant</b>: an effect beyond the minimum meaningful effect "
+        "that the corrected tests could not confirm; more data would tell.</li>"
+        "<li><b>Judge</b>: the anchor set, the same conversations judged again every window, "
+        "moves only if the judge does; when it moves, product alarms on that score are "
+        "suppressed.</li></ul>"
     )
 
 

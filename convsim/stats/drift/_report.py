@@ -14,6 +14,12 @@ Headline = Literal["alarm", "significant", "underpowered"]
 """Groups of the report's headline: alarms, significant changes within the minimum
 effect, and large effects the data could not confirm."""
 
+SUGGESTIVE_P = 0.1
+"""Uncorrected p-value at or below which a large effect that is not significant after
+correction is listed among the "large but not significant" headline findings. Small
+cohorts throw up large effects by chance every week; this keeps those that the data at
+least lean toward, so the list points at what to look at, not at noise."""
+
 FindingKind = Literal["score", "mix", "judge", "insufficient"]
 """What a finding is about: a score's change, the cohort mix, the judge, or too little data."""
 
@@ -319,10 +325,11 @@ class DriftReport:
         """What matters first: alarms, then significant, then large but unconfirmed.
 
         Alarms come first; then significant changes within the minimum effect; then
-        effects beyond the minimum that the data could not confirm (large but
-        underpowered, with their MDE). Each group is sorted by size: the effect in
-        multiples of its minimum meaningful effect, so points of pass rate, levels and
-        milliseconds rank together.
+        effects beyond the minimum that the corrected tests could not confirm although
+        their own p-value is at most :data:`SUGGESTIVE_P` (large but underpowered, with
+        their MDE). Each group is sorted by size: the effect in multiples of its
+        minimum meaningful effect, so points of pass rate, levels and milliseconds rank
+        together.
         """
         out: list[tuple[Headline, Finding]] = []
         groups: dict[Headline, list[Finding]] = {"alarm": [], "significant": [], "underpowered": []}
@@ -333,7 +340,13 @@ class DriftReport:
                 groups["alarm"].append(f)
             elif f.significant and "alarm suppressed" not in f.note:
                 groups["significant"].append(f)
-            elif not f.significant and f.min_effect and abs(f.effect) >= f.min_effect:
+            elif (
+                not f.significant
+                and f.min_effect
+                and abs(f.effect) >= f.min_effect
+                and f.p_value is not None
+                and f.p_value <= SUGGESTIVE_P
+            ):
                 groups["underpowered"].append(f)
         for key in ("alarm", "significant", "underpowered"):
             out.extend((key, f) for f in sorted(groups[key], key=_size, reverse=True))
@@ -467,7 +480,7 @@ def _size(f: Finding) -> float:
 HEADLINE_TITLES: Mapping[Headline, str] = {
     "alarm": "Alarms",
     "significant": "Significant, within the minimum effect",
-    "underpowered": "Large but not significant (the data could not confirm them)",
+    "underpowered": "Large but not significant (more data would tell)",
 }
 """Section titles of the headline groups."""
 

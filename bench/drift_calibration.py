@@ -3,13 +3,15 @@
 Usage:
     python bench/drift_calibration.py g1 [--reps 4000] [--workers 2]
     python bench/drift_calibration.py g1 --no-user-ids [--user-share 0]
+    python bench/drift_calibration.py g1 --current-rate 0.12   # the rate changed
     python bench/drift_calibration.py g2 [--reps 1000]
     python bench/drift_calibration.py g3 [--reps 1000]
     python bench/drift_calibration.py perf [--conversations 250000]
     python bench/drift_calibration.py all            # everything, default sizes
 
 Every replication is seeded (seed = offset + replication index), so a run is exactly
-reproducible. G1-G3 pass the simulated user id as ``cluster=`` (see --no-user-ids).
+reproducible. The simulated windows carry their user ids, so G1-G3 compare them at
+``compare_windows``' default, clustered by user (--no-user-ids drops the ids).
 The generator is convsim.stats.drift._simulate: users (Zipf) ->
 conversations (logit-normal intercepts, latent ICC 0.3) -> 10 scored turns; cohorts
 language x vertical; escalated conversations sampled at 100%, routine ones at 15%;
@@ -60,8 +62,8 @@ from convsim.stats.drift._simulate import (
 
 ALPHA = 0.05
 BY = ("language", "vertical")
-CLUSTER: list[str | None] = ["user"]
-"""Tag with the user id given to compare_windows (None: conversations as the top level)."""
+CLUSTER: list[str | None] = ["auto"]
+"""compare_windows(cluster=...): the default, the windows' user ids when they have them."""
 G1_CONFIG = SimulationConfig()
 G1_CONFIGS = [G1_CONFIG]
 """The G1 scenario (a list so that --user-share can replace it before workers fork)."""
@@ -482,13 +484,23 @@ def main() -> None:
     ap.add_argument(
         "--no-user-ids",
         action="store_true",
-        help="G1 without the user tag: conversations treated as independent",
+        help="G1 without the user ids: conversations treated as independent",
+    )
+    ap.add_argument(
+        "--current-rate",
+        type=float,
+        default=None,
+        help="G1 with routine traffic sampled at this rate in the current window (0.15 before)",
     )
     args = ap.parse_args()
-    if args.no_user_ids:
-        CLUSTER[0] = None
+    if args.current_rate is not None:
+        G1_CONFIGS[0] = dataclasses.replace(
+            G1_CONFIGS[0], inclusion_current=(args.current_rate, 1.0)
+        )
     if args.user_share is not None:
         G1_CONFIGS[0] = dataclasses.replace(G1_CONFIG, user_share=args.user_share)
+    if args.no_user_ids:
+        G1_CONFIGS[0] = dataclasses.replace(G1_CONFIGS[0], user_ids=False)
     if args.what == "perf-child":
         print(json.dumps(perf_child(args.conversations)))
         return

@@ -3,18 +3,33 @@
 The agent and user doubles live with their kind (``convsim.agents.FunctionAgent``,
 ``convsim.agents.ScriptedAgent``, ``convsim.users.ScriptedUser``); this package holds
 the model-side doubles: a scripted model client, an offline rule-based judge, and a
-loopback OpenAI-compatible server.
+loopback OpenAI-compatible server; and synthetic production traffic with a known truth
+(with a judge and checks that read it), for checking drift reports end to end.
 """
 
 from .._llm import ScriptedClient
 from ._judge import OfflineJudge
 from ._server import FAULT_KINDS, FakeOpenAIServer, Responder, echo_responder
+from ._traffic import (
+    JudgeProfile,
+    TrafficChecks,
+    TrafficConfig,
+    TrafficJudge,
+    traffic_weeks,
+    true_effect,
+)
 
 __all__ = [
     "FAULT_KINDS",
     "FakeOpenAIServer",
+    "JudgeProfile",
     "OfflineJudge",
     "Responder",
     "ScriptedClient",
+    "TrafficChecks",
+    "TrafficConfig",
+    "TrafficJudge",
     "echo_responder",
+    "traffic_weeks",
+    "true_effect",
 ]

@@ -15,7 +15,6 @@ from scipy import optimize
 
 from convsim.stats.drift import always_valid_p_values, compare_windows, msprt_log_lambda
 from convsim.stats.drift._simulate import (
-    USER_TAG,
     SimulationConfig,
     simulate_windows,
     true_standardized_effect,
@@ -33,11 +32,13 @@ def band(p: float, r: int) -> tuple[float, float]:
 def test_null_false_alarm_rate_is_alpha() -> None:
     # R = 400 null window pairs: unequal windows (400 vs 600 expected conversations),
     # ten turns per conversation with a latent ICC of 0.3, stratified sampling (routine
-    # 15%, escalated 100%), tied ordinal levels, lognormal latency, Poisson tool calls,
-    # a sparse categorical label and a noisy (but fixed) judge. Users have a Zipf number
-    # of conversations sharing a random effect, so the comparison is clustered by user.
+    # 15% in the baseline, 12% in the current window, escalated 100%), tied ordinal
+    # levels, lognormal latency, Poisson tool calls, a sparse categorical label and a
+    # noisy (but fixed) judge. Users have a Zipf number of conversations sharing a random
+    # effect; the windows carry their ids, so the default comparison clusters by user.
     r = 400
     cfg = SimulationConfig(
+        inclusion_current=(0.12, 1.0),
         n_baseline=400,
         n_current=600,
         scores=(
@@ -53,7 +54,8 @@ def test_null_false_alarm_rate_is_alpha() -> None:
     any_holm = 0
     for rep in range(r):
         b, c = simulate_windows(cfg, 10_000 + rep)
-        rep_ = compare_windows(b, c, bootstrap=0, permutations=199, cluster=USER_TAG)
+        rep_ = compare_windows(b, c, bootstrap=0, permutations=199)
+        assert rep_.clustering.startswith("by user_id") and not rep_.caveats
         for f in rep_.findings:
             assert f.kind == "score" and f.p_value is not None
             rejections[f.metric] = rejections.get(f.metric, 0) + (f.p_value <= ALPHA)

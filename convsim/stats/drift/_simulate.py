@@ -100,6 +100,10 @@ class SimulationConfig:
     """Share of escalated conversations in the population, per window."""
     inclusion: tuple[float, float] = (0.15, 1.0)
     """Sampling probability of routine and of escalated conversations."""
+    inclusion_current: tuple[float, float] | None = None
+    """The same in the current window when its rates differ (default: ``inclusion``)."""
+    user_ids: bool = True
+    """Whether the windows carry the user ids (``Window.users``)."""
     turns: int = 10
     """Scored turns per conversation (fixed), or the mean when ``variable_turns``."""
     variable_turns: bool = False
@@ -203,7 +207,7 @@ def simulate_windows(
 def _window(cfg: SimulationConfig, a: int, rng: np.random.Generator, label: str) -> Window:
     n_exp = cfg.n_baseline if a == 0 else cfg.n_current
     esc_share = cfg.escalation_share[a]
-    pi_r, pi_e = cfg.inclusion
+    pi_r, pi_e = cfg.inclusion if a == 0 or cfg.inclusion_current is None else cfg.inclusion_current
     n_pop = int(round(n_exp / ((1 - esc_share) * pi_r + esc_share * pi_e)))
     # Users: a Zipf number of conversations each, until the population is covered.
     sizes = np.minimum(rng.zipf(cfg.zipf, size=n_pop), 50)
@@ -241,7 +245,14 @@ def _window(cfg: SimulationConfig, a: int, rng: np.random.Generator, label: str)
         USER_TAG: Tag(user_code.astype(np.int64), tuple(f"{label}:{u}" for u in users)),
     }
     return Window.from_arrays(
-        label, scores, n_conversations=n, inclusion_prob=prob[sampled], tags=tags
+        label,
+        scores,
+        n_conversations=n,
+        inclusion_prob=prob[sampled],
+        sampling_rule=np.where(esc > 0, "trigger:escalated", "default"),
+        tags=tags,
+        # Users are drawn afresh for each window (see the tag above).
+        user_ids=np.asarray(tags[USER_TAG].labels)[user_code] if cfg.user_ids else None,
     )
 
 

@@ -16,9 +16,9 @@ Usage:
 
 Null scenarios rotate over the replications: ``rate`` (routine traffic judged at 15%
 then 12%), ``budget`` (the same rates, a judging cap that binds in week 2 only, so
-every rate is scaled down) and ``escalations`` (escalations, judged at 100%, go from 6%
-to 10% of traffic). A rule judges travel at 30% throughout; escalations are always
-judged (the default trigger).
+every rate is scaled down) and ``new-rule`` (week 2's policy adds a rule judging
+banking at 50%). A rule judges travel at 30% throughout; escalations are always judged
+(the default trigger, at 100%).
 
 Goals (issue "Drift on real sampled windows"):
 - null: every primary test's false-alarm rate within [0.041, 0.059] (the 99% band for
@@ -72,19 +72,19 @@ ALPHA = 0.05
 BY = ("language", "vertical")
 LABELS = ("2026-W47", "2026-W48")
 PRIMARY = ("check.resolved", "meta.latency_ms", "rubric.goal", "rubric.policy", "rubric.tone")
-NULL_SCENARIOS = ("rate", "budget", "escalations")
+NULL_SCENARIOS = ("rate", "budget", "new-rule")
 USER_IDS = [True]
 """Whether the traffic carries user ids (a list so --no-user-ids can set it before fork)."""
 
 
-def policy(routine: float, cap: int | None = None) -> SamplingPolicy:
+def policy(routine: float, *, banking: float | None = None) -> SamplingPolicy:
     """The study's sampling policy: escalations at 100%, travel at 30%, the rest at a rate."""
-    return SamplingPolicy(
-        default_rate=routine,
-        rules=[Rule(name="travel", filter=Filter(tags={"vertical": "travel"}), rate=0.3)],
-        budget=None if cap is None else Budget(max_judged=cap),
-        anchors=Anchors(size=300),
-    )
+    rules = [Rule(name="travel", filter=Filter(tags={"vertical": "travel"}), rate=0.3)]
+    if banking is not None:
+        rules.append(
+            Rule(name="banking", filter=Filter(tags={"vertical": "banking"}), rate=banking)
+        )
+    return SamplingPolicy(default_rate=routine, rules=rules, anchors=Anchors(size=300))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +106,7 @@ def null_pair(i: int) -> Pair:
         return Pair(cfg, (policy(0.15), policy(0.12)))
     if kind == "budget":
         return Pair(cfg, (policy(0.15), policy(0.15)), budget_share=0.8)
-    return Pair(dataclasses.replace(cfg, escalated=(0.06, 0.10)), (policy(0.15), policy(0.15)))
+    return Pair(cfg, (policy(0.15), policy(0.15, banking=0.5)))
 
 
 def run_pair(pair: Pair, seed: int, store_path: Path) -> tuple[Window, Window]:
@@ -188,7 +188,6 @@ def null_one(i: int) -> dict[str, Any]:
         out["alarm"] = any(f.alarm for f in rep.findings if f.kind in ("score", "mix"))
         out["bh_any"] = any(f.significant for f in rep.findings if f.family == "drilldown")
         out["caveat"] = bool(rep.caveats)
-        out["merged"] = any("sampling strata differ" in f.note for f in rep.findings)
         return out
 
     return _in_temp(go)
@@ -231,7 +230,6 @@ def run_null(reps: int, workers: int) -> dict[str, Any]:
         "mix": float(np.mean([r.get("mix", False) for r in res])),
         "judge_alarm": float(np.mean(judge)) if judge else None,
         "caveat": float(np.mean([r["caveat"] for r in res])),
-        "merged": float(np.mean([r["merged"] for r in res])),
         "insufficient": sum(len(r.get("insufficient", [])) for r in res),
         "seconds": secs,
     }
@@ -239,7 +237,7 @@ def run_null(reps: int, workers: int) -> dict[str, Any]:
         f"\nnull, through the pipeline: R = {reps}, user ids {'on' if USER_IDS[0] else 'off'}, "
         f"99% band [{lo:.3f}, {hi:.3f}], {secs:.0f} s"
     )
-    print("| score | primary FPR | in band | rate / budget / escalations | drill-down FPR |")
+    print("| score | primary FPR | in band | rate / budget / new rule | drill-down FPR |")
     print("|---|---:|---|---|---:|")
     for r in rows:
         scen: dict[str, float] = r["by_scenario"]
@@ -253,8 +251,8 @@ def run_null(reps: int, workers: int) -> dict[str, Any]:
         f"(score or mix): {summary['alarm']:.4f}; any BH discovery: {summary['bh_any']:.4f}; "
         f"mix test: {summary['mix']:.4f}; judge anchor alarms (per score): "
         f"{summary['judge_alarm']}; reports with the independence caveat: "
-        f"{summary['caveat']:.3f}; with a cell compared as a whole: {summary['merged']:.3f}; "
-        f"all-cohort findings with insufficient data: {summary['insufficient']}"
+        f"{summary['caveat']:.3f}; all-cohort findings with insufficient data: "
+        f"{summary['insufficient']}"
     )
     return summary
 

@@ -107,7 +107,6 @@ def test_from_scores_builds_columns() -> None:
     assert set(tone.weight.tolist()) == {1.0}
     # A conversation counts in the mix with its most probable score (tone: census).
     assert set(w.weights.tolist()) == {1.0}
-    assert goal.sampling_keys == ("p=0.5", "p=1")
     assert list(w.tag_values("vertical")[:2]) == ["travel", "retail"]
     assert list(w.tag_values("nope")[:1]) == ["(none)"]
 
@@ -411,10 +410,9 @@ def window_pairs(draw: st.DrawFn) -> tuple[Window, Window, ScoreKind]:
     kind = draw(st.sampled_from(KINDS))
     seed = draw(st.integers(0, 2**31))
     rng = np.random.default_rng(seed)
-    # How the windows were sampled: not at all; the same two probabilities in both; two
-    # named rules whose routine rate changed; or changed probabilities with no rule named
-    # (cells compared as wholes, with unequal weights inside them).
-    weighting = draw(st.sampled_from(["none", "same", "rules", "unlabeled"]))
+    # How the windows were sampled: not at all; the same two probabilities in both; or a
+    # routine rate that changed (unequal weights within cells, different between windows).
+    weighting = draw(st.sampled_from(["none", "same", "changed"]))
     turn_level = draw(st.booleans()) and kind != "categorical"
     shift = draw(st.floats(-1.0, 1.0))
     out = []
@@ -434,7 +432,6 @@ def window_pairs(draw: st.DrawFn) -> tuple[Window, Window, ScoreKind]:
         trigger = rng.random(n) < 0.3
         routine = 0.25 if weighting == "same" or a == 0 else 0.2
         prob = None if weighting == "none" else np.where(trigger, 1.0, routine)
-        rule = np.where(trigger, "trigger", "routine") if weighting == "rules" else None
         msg = np.concatenate([np.arange(k) for k in turns]) if turn_level else None
         out.append(
             Window.from_arrays(
@@ -442,7 +439,6 @@ def window_pairs(draw: st.DrawFn) -> tuple[Window, Window, ScoreKind]:
                 {"s": ScoreArrays(kind, conv, vals, msg)},
                 n_conversations=n,
                 inclusion_prob=prob,
-                sampling_rule=rule,
                 tags={"lang": rng.choice(np.array(["de", "en"]), n)},
             )
         )

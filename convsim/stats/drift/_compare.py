@@ -269,7 +269,7 @@ def compare_windows(
         first = _analyse(ctx, name, col0.kind, units, None, delta, measure)
         first.judge_change = change
         if first.finding.kind == "score" and col0.kind != "categorical":
-            dec = score_decomposition(units, cell_labels, units.n_sampling)
+            dec = score_decomposition(units, cell_labels)
             first.finding = dataclasses.replace(first.finding, decomposition=dec)
         pending.append(first)
         if by:
@@ -459,14 +459,14 @@ def _analyse(
         return _Pending(_insufficient(name, cohort, n0, n1, note))
     design = make_design(
         cur_all,
-        units.stratum[sel],
+        units.cell[sel],
         units.weight[sel],
         None if units.cluster is None else units.cluster[sel],
     )
     if design.h == 0:
         note = "no cohort cell has conversations in both windows"
         return _Pending(_insufficient(name, cohort, n0, n1, note))
-    design_notes = _design_notes(ctx, units, sel, design)
+    left_out = _left_out(units, sel, design)
     keep = np.flatnonzero(sel)[design.keep]
     total = units.total[keep]
     turns = units.turns[keep]
@@ -545,7 +545,7 @@ def _analyse(
         eff = share_effect(sc, units.categories, a)
         con = None
     stats = _window_stats(ctx, kind, units, sel, con)
-    note = "; ".join(x for x in (res.note, *design_notes) if x)
+    note = "; ".join(x for x in (res.note, left_out) if x)
     finding = Finding(
         metric=name,
         cohort=cohort,
@@ -580,34 +580,18 @@ def _analyse(
     return _Pending(finding, se0=eff.se0, se=eff.se, rates=rates, test_efficiency=efficiency)
 
 
-def _design_notes(ctx: _Context, units: Units, sel: NDArray[np.bool_], design: Design) -> list[str]:
-    """What a reader must know about how the windows were lined up: nothing is silent."""
-    notes: list[str] = []
-    merged = [c for c in units.merged_cells if bool((units.cell[sel] == c).any())]
-    if merged:
-        examples = []
-        for c in merged[:3]:
-            in_c = units.cell == c
-            seen = [set(units.key[in_c & (units.current == bool(a))].tolist()) for a in (0, 1)]
-            only = sorted(seen[0] ^ seen[1])
-            label = ", ".join(f"{k}={v}" for k, v in ctx.cell_labels[c].items()) or "all"
-            shown = ", ".join(units.sampling_keys[i] for i in only[:3])
-            examples.append(f"{label} ({shown} in one window only)")
-        notes.append(
-            f"sampling strata differ between the windows in {len(merged)} cohort cell(s), "
-            f"e.g. {'; '.join(examples)}: each is compared as a whole, its conversations "
-            "weighted by their inclusion probabilities"
-        )
-    kept = np.flatnonzero(sel)[~design.keep]
-    if kept.size:
-        lost0 = int((~units.current[kept]).sum())
-        lost1 = int(units.current[kept].sum())
-        notes.append(
-            f"{lost0} baseline and {lost1} current conversations are in cohort cells seen "
-            "in one window only: a change of mix, not part of this within-cohort "
-            "comparison (the decomposition counts them as mix)"
-        )
-    return notes
+def _left_out(units: Units, sel: NDArray[np.bool_], design: Design) -> str:
+    """The conversations a within-cohort comparison cannot use, counted: none is silent."""
+    out = np.flatnonzero(sel)[~design.keep]
+    if not out.size:
+        return ""
+    lost0 = int((~units.current[out]).sum())
+    lost1 = int(units.current[out].sum())
+    return (
+        f"{lost0} baseline and {lost1} current conversations are in cohort cells seen in "
+        "one window only: a change of mix, not part of this within-cohort comparison (the "
+        "decomposition counts them as mix)"
+    )
 
 
 def _rank_efficiency(design: Design, value: NDArray[np.float64]) -> float:

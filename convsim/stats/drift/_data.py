@@ -75,11 +75,6 @@ class ScoreColumn:
     """The distinct judge configurations used."""
     weight: NDArray[np.float64]
     """Per row, the sampling weight the score carries: 1 / its inclusion probability."""
-    sampling: NDArray[np.int64]
-    """Per row, the index of its sampling stratum in ``sampling_keys``."""
-    sampling_keys: tuple[str, ...]
-    """Sampling strata: the rule that picked the conversation (``default``,
-    ``trigger:escalated``, ...) or, for scores that name none, ``p=<probability>``."""
     categories: tuple[str, ...] = ()
     """Labels of a categorical score, sorted."""
 
@@ -117,8 +112,6 @@ class ScoreArrays:
     """Per row, the index into ``judge`` when it is a list."""
     inclusion_prob: ArrayLike | None = None
     """Per row, the inclusion probability (default: its conversation's)."""
-    sampling_rule: ArrayLike | None = None
-    """Per row, the sampling rule that picked it (default: its conversation's)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,12 +157,12 @@ class Window:
 
         Cohort tags are taken from the first score seen for each conversation, its user
         from the first score that names one. Each score keeps its own inclusion
-        probability and sampling rule: in an online window the guardrails ran on every
-        conversation while the judges saw a sample, so one conversation's scores carry
-        different weights. The conversation's own weight (for the cohort mix) is that
-        of its most probable score. Repeated scores of the same conversation and name
-        (several turns, or repeated judging) all become rows; tests average them per
-        conversation. Scores marked ``anchor`` go to :attr:`anchors`.
+        probability: in an online window the guardrails ran on every conversation while
+        the judges saw a sample, so one conversation's scores carry different weights.
+        The conversation's own weight (for the cohort mix) is that of its most probable
+        score. Repeated scores of the same conversation and name (several turns, or
+        repeated judging) all become rows; tests average them per conversation. Scores
+        marked ``anchor`` go to :attr:`anchors`.
 
         Args:
             scores: The window's scores, any iterable (a generator keeps memory flat).
@@ -210,7 +203,6 @@ class Window:
         n_conversations: int | None = None,
         conversation_ids: ArrayLike | None = None,
         inclusion_prob: ArrayLike | None = None,
-        sampling_rule: ArrayLike | None = None,
         tags: Mapping[str, ArrayLike | Tag] | None = None,
         user_ids: ArrayLike | None = None,
         anchors: Window | None = None,
@@ -225,8 +217,6 @@ class Window:
             conversation_ids: Conversation ids (default ``"0"``, ``"1"``, ...).
             inclusion_prob: Per conversation, the probability sampling picked it (default
                 1); a score's rows may override it.
-            sampling_rule: Per conversation, the sampling rule that picked it (default:
-                none, so strata are told apart by probability).
             tags: Per cohort key, per conversation, its value (or an encoded :class:`Tag`).
             user_ids: Per conversation, its user id ("" when unknown).
             anchors: The anchor set's re-judgments made in this window.
@@ -249,9 +239,6 @@ class Window:
         else:
             prob = _probabilities(inclusion_prob, n, "inclusion_prob")
         weights = 1.0 / prob
-        rules = None if sampling_rule is None else np.asarray(sampling_rule, dtype=np.str_)
-        if rules is not None and rules.shape != (n,):
-            raise ValueError(f"sampling_rule has {rules.size} entries for {n} conversations")
         users = None
         if user_ids is not None:
             uid = np.asarray(user_ids, dtype=np.str_)
@@ -278,7 +265,7 @@ class Window:
             encoded[key] = Tag(codes.astype(np.int64), tuple(str(u) for u in uniq))
         columns: dict[str, ScoreColumn] = {}
         for name in sorted(scores):
-            columns[name] = _column_from_arrays(name, scores[name], n, prob, rules)
+            columns[name] = _column_from_arrays(name, scores[name], n, prob)
         return cls(label, ids, weights, encoded, columns, users, anchors)
 
 
@@ -291,11 +278,6 @@ def _probabilities(values: ArrayLike, n: int, what: str) -> NDArray[np.float64]:
     return prob
 
 
-def probability_key(prob: float) -> str:
-    """The sampling-stratum key of a score that names no rule: its probability."""
-    return f"p={prob:.9g}"
-
-
 class _Builder:
     """Accumulates score records into a window's conversation table and columns."""
 
@@ -305,7 +287,6 @@ class _Builder:
         self.conv_tags: list[dict[str, str]] = []
         self.conv_user: list[str | None] = []
         self.judge_index: dict[tuple[str | None, str | None, str | None], int] = {}
-        self.key_index: dict[str, int] = {}
         self.acc: dict[str, _Accumulator] = {}
 
     def add(self, s: Score) -> None:
@@ -331,10 +312,6 @@ class _Builder:
         ji = self.judge_index.get(key)
         if ji is None:
             ji = self.judge_index[key] = len(self.judge_index)
-        rule = s.sampling_rule or probability_key(p)
-        ki = self.key_index.get(rule)
-        if ki is None:
-            ki = self.key_index[rule] = len(self.key_index)
         a.conv.append(ci)
         v = s.value
         if isinstance(v, str):
@@ -347,18 +324,16 @@ class _Builder:
         a.msg.append(-1 if s.message_index is None else s.message_index)
         a.judge.append(ji)
         a.prob.append(p)
-        a.key.append(ki)
 
     def window(self, label: str, anchors: Window | None) -> Window:
         configs = tuple(JudgeConfig(*k) for k in self.judge_index)
-        keys = tuple(self.key_index)
         ids = np.asarray(list(self.conv_index), dtype=np.str_)
         tags = _encode_tag_dicts(self.conv_tags)
         users = None
         if any(u for u in self.conv_user):
             users = _encode_tag_dicts([{"u": u} if u else {} for u in self.conv_user])["u"]
         columns = {
-            name: a.column(name, configs, keys)
+            name: a.column(name, configs)
             for name, a in sorted(self.acc.items(), key=lambda x: x[0])
         }
         weights = 1.0 / np.frombuffer(self.conv_prob, dtype=np.float64)
@@ -373,12 +348,9 @@ class _Accumulator:
     msg: array[int] = field(default_factory=lambda: array("q"))
     judge: array[int] = field(default_factory=lambda: array("q"))
     prob: array[float] = field(default_factory=lambda: array("d"))
-    key: array[int] = field(default_factory=lambda: array("q"))
     cats: dict[str, int] = field(default_factory=dict)
 
-    def column(
-        self, name: str, configs: tuple[JudgeConfig, ...], keys: tuple[str, ...]
-    ) -> ScoreColumn:
+    def column(self, name: str, configs: tuple[JudgeConfig, ...]) -> ScoreColumn:
         values = np.frombuffer(self.values, dtype=np.float64).copy()
         categories: tuple[str, ...] = ()
         if self.kind == "categorical":
@@ -396,11 +368,6 @@ class _Accumulator:
         # another score's judge.
         remap_j = np.full(len(configs), -1, dtype=np.int64)
         remap_j[used] = np.arange(used.size)
-        key = np.frombuffer(self.key, dtype=np.int64)
-        # The strata this column uses, sorted by name like its categories.
-        used_k = np.asarray(sorted(np.unique(key).tolist(), key=keys.__getitem__), dtype=np.int64)
-        remap_k = np.full(len(keys), -1, dtype=np.int64)
-        remap_k[used_k] = np.arange(used_k.size)
         return ScoreColumn(
             name=name,
             kind=self.kind,
@@ -410,8 +377,6 @@ class _Accumulator:
             judge=remap_j[judge],
             judge_configs=tuple(configs[int(i)] for i in used),
             weight=1.0 / np.frombuffer(self.prob, dtype=np.float64),
-            sampling=remap_k[key],
-            sampling_keys=tuple(keys[int(i)] for i in used_k),
             categories=categories,
         )
 
@@ -432,11 +397,7 @@ def _encode_tag_dicts(conv_tags: list[dict[str, str]]) -> dict[str, Tag]:
 
 
 def _column_from_arrays(
-    name: str,
-    spec: ScoreArrays,
-    n_conv: int,
-    conv_prob: NDArray[np.float64],
-    conv_rule: NDArray[np.str_] | None,
+    name: str, spec: ScoreArrays, n_conv: int, conv_prob: NDArray[np.float64]
 ) -> ScoreColumn:
     if spec.kind not in _KINDS:
         raise ValueError(f"score {name!r}: unknown kind {spec.kind!r}")
@@ -480,20 +441,6 @@ def _column_from_arrays(
         prob = conv_prob[conv]
     else:
         prob = _probabilities(spec.inclusion_prob, rows, f"score {name!r}: inclusion_prob")
-    if spec.sampling_rule is not None:
-        rule = np.asarray(spec.sampling_rule, dtype=np.str_)
-        if rule.shape != (rows,):
-            raise ValueError(f"score {name!r}: {rule.size} sampling rules for {rows} rows")
-    elif conv_rule is not None and not (conv_rule == "").any():
-        rule = conv_rule[conv]
-    else:
-        # Rows that name no rule are keyed by their probability, one key per value.
-        uniq_p, inv_p = np.unique(prob, return_inverse=True)
-        rule = np.asarray([probability_key(float(p)) for p in uniq_p], dtype=np.str_)[inv_p]
-        if conv_rule is not None:
-            named = conv_rule[conv]
-            rule = np.where(named == "", rule, named)
-    keys_arr, sampling = np.unique(rule, return_inverse=True)
     return ScoreColumn(
         name,
         spec.kind,
@@ -503,8 +450,6 @@ def _column_from_arrays(
         judge,
         configs,
         1.0 / prob,
-        sampling.astype(np.int64),
-        tuple(str(k) for k in keys_arr),
         categories,
     )
 
@@ -531,20 +476,8 @@ class Units:
     """Rows (scored turns) of the conversation."""
     weight: NDArray[np.float64]
     """Sampling weight of the conversation's scores."""
-    stratum: NDArray[np.int64]
-    """Joint stratum code: ``cell * n_sampling + sampling stratum``."""
     cell: NDArray[np.int64]
-    """Cohort cell code."""
-    n_sampling: int
-    """Sampling-stratum codes per cell: the joint keys, plus one for a whole cell."""
-    key: NDArray[np.int64]
-    """Per unit, its sampling stratum in ``sampling_keys``."""
-    sampling_keys: tuple[str, ...] = ()
-    """The sampling strata (rules, or probabilities) of both windows."""
-    merged_cells: tuple[int, ...] = ()
-    """Cells whose two windows were sampled under different strata (a rule that exists
-    in one window only, or probabilities that differ with no rule named): each is
-    compared as a whole, its conversations weighted by their inclusion probabilities."""
+    """Cohort cell code: the stratum the windows are compared within."""
     categories: tuple[str, ...] = ()
     """Category labels of a categorical score (joint over both windows)."""
     cluster: NDArray[np.int64] | None = None
@@ -563,8 +496,8 @@ def conversation_units(
 ) -> Units:
     """Aggregate one score's rows to conversations in both windows.
 
-    Each conversation takes the sampling weight and stratum its rows carry (the rows of
-    one conversation share one sampling decision).
+    Each conversation takes the sampling weight its rows carry (the rows of one
+    conversation share one sampling decision).
 
     Args:
         columns: The score's column in the baseline and the current window.
@@ -583,14 +516,12 @@ def conversation_units(
         levels = tuple(
             float(v) for v in np.unique(np.concatenate([columns[0].values, columns[1].values]))
         )
-    keys = tuple(sorted(set(columns[0].sampling_keys) | set(columns[1].sampling_keys)))
     parts: list[
         tuple[
             NDArray[np.float64],
             NDArray[np.float64] | None,
             NDArray[np.float64],
             NDArray[np.float64],
-            NDArray[np.int64],
         ]
     ] = []
     idxs: list[NDArray[np.int64]] = []
@@ -616,16 +547,10 @@ def conversation_units(
             np.bincount(col.conversation, weights=col.weight, minlength=nconv)[present]
             / turns[present]
         )
-        key_code = np.searchsorted(np.asarray(keys), np.asarray(col.sampling_keys))
-        first = np.zeros(nconv, dtype=np.int64)
-        # Reversed assignment keeps each conversation's first row.
-        first[col.conversation[::-1]] = key_code[col.sampling[::-1]]
-        parts.append((total, counts, turns[present], weight, first[present]))
+        parts.append((total, counts, turns[present], weight))
         idxs.append(present)
     cur = np.concatenate([np.zeros(idxs[0].size, bool), np.ones(idxs[1].size, bool)])
     cell = np.concatenate([cells[0][idxs[0]], cells[1][idxs[1]]])
-    key = np.concatenate([parts[0][4], parts[1][4]])
-    stratum, merged = sampling_strata(cur, cell, key, len(keys))
     c0, c1 = parts[0][1], parts[1][1]
     return Units(
         current=cur,
@@ -634,53 +559,12 @@ def conversation_units(
         levels=levels,
         turns=np.concatenate([parts[0][2], parts[1][2]]),
         weight=np.concatenate([parts[0][3], parts[1][3]]),
-        stratum=stratum,
         cell=cell,
-        n_sampling=len(keys) + 1,
-        key=key,
-        sampling_keys=keys,
-        merged_cells=merged,
         categories=categories,
         cluster=None
         if clusters is None
         else np.concatenate([clusters[0][idxs[0]], clusters[1][idxs[1]]]),
     )
-
-
-def sampling_strata(
-    current: NDArray[np.bool_], cell: NDArray[np.int64], key: NDArray[np.int64], n_keys: int
-) -> tuple[NDArray[np.int64], tuple[int, ...]]:
-    """Strata for the within-cohort comparison: cohort cell x sampling stratum.
-
-    Within a cell whose two windows were sampled under the same strata (the same rules,
-    whatever their rates this week), each sampling stratum is compared with itself, so
-    a change in, say, the share of escalations is not a change in quality. A cell whose
-    strata differ between the windows (a rule added or removed, or probabilities that
-    changed where no rule is named) cannot be split like that; it is compared as one
-    stratum, each conversation weighted by its inclusion probability, which estimates
-    the cell's whole population in each window. No conversation is left out either way.
-
-    Args:
-        current: Per unit, whether it is from the current window.
-        cell: Per unit, its cohort cell.
-        key: Per unit, its sampling stratum in ``range(n_keys)``.
-        n_keys: Number of sampling strata.
-
-    Returns:
-        ``(stratum codes, cells compared as a whole)``; codes are ``cell * (n_keys + 1)
-        + key``, with ``key = n_keys`` for a whole cell.
-    """
-    n_s = n_keys + 1
-    if cell.size == 0:
-        return np.zeros(0, dtype=np.int64), ()
-    n_cells = int(cell.max()) + 1
-    seen = np.zeros((n_cells, 2, max(n_keys, 1)), dtype=bool)
-    seen[cell, current.astype(np.int64), key] = True
-    same = (seen[:, 0] == seen[:, 1]).all(axis=1)
-    both = seen[:, 0].any(axis=1) & seen[:, 1].any(axis=1)
-    whole = ~same & both
-    stratum = cell * n_s + np.where(whole[cell], n_keys, key)
-    return stratum.astype(np.int64), tuple(int(c) for c in np.flatnonzero(whole))
 
 
 def _count_matrix(

@@ -70,20 +70,17 @@ def _parts(
     return mix, within
 
 
-def score_decomposition(
-    units: Units, cells: Sequence[Mapping[str, str]], n_sampling: int
-) -> Decomposition:
-    """Kitagawa decomposition of one score over cohort cells x sampling strata.
+def score_decomposition(units: Units, cells: Sequence[Mapping[str, str]]) -> Decomposition:
+    """Kitagawa decomposition of one score over cohort cells.
 
     Args:
         units: The score's conversation units (both windows).
         cells: Label of each cohort cell code.
-        n_sampling: Number of sampling strata (``stratum = cell * n_sampling + sampling``).
 
     Returns:
         The decomposition with one row per cohort cell.
     """
-    codes, inv = np.unique(units.stratum, return_inverse=True)
+    codes, inv = np.unique(units.cell, return_inverse=True)
     h = codes.size
     g = inv * 2 + units.current.astype(np.int64)
     w = np.bincount(g, weights=units.weight, minlength=2 * h).reshape(h, 2).T
@@ -96,32 +93,21 @@ def score_decomposition(
     mix, within = _parts(share[0], mean[0], share[1], mean[1])
     # Totals at each window's own mix (Hajek), so that total = mix + within exactly.
     total = float(np.nansum(share[1] * mean[1]) - np.nansum(share[0] * mean[0]))
-    cell_of = codes // n_sampling
-    rows: list[DecompositionRow] = []
-    for c in np.unique(cell_of):
-        sel = cell_of == c
-        s0, s1 = float(share[0, sel].sum()), float(share[1, sel].sum())
-        rows.append(
-            DecompositionRow(
-                cohort=dict(cells[int(c)]),
-                share_baseline=s0,
-                share_current=s1,
-                mean_baseline=_cell_mean(share[0, sel], mean[0, sel]),
-                mean_current=_cell_mean(share[1, sel], mean[1, sel]),
-                mix=float(mix[sel].sum()),
-                within=float(within[sel].sum()),
-            )
+    rows = [
+        DecompositionRow(
+            cohort=dict(cells[int(c)]),
+            share_baseline=float(share[0, k]),
+            share_current=float(share[1, k]),
+            mean_baseline=None if np.isnan(mean[0, k]) else float(mean[0, k]),
+            mean_current=None if np.isnan(mean[1, k]) else float(mean[1, k]),
+            mix=float(mix[k]),
+            within=float(within[k]),
         )
+        for k, c in enumerate(codes)
+    ]
     return Decomposition(
         total=total, mix=float(mix.sum()), within=float(within.sum()), rows=tuple(rows)
     )
-
-
-def _cell_mean(s: NDArray[np.float64], m: NDArray[np.float64]) -> float | None:
-    tot = float(s.sum())
-    if tot <= 0:
-        return None
-    return float(np.nansum(s * m) / tot)
 
 
 def weighted_shares(

@@ -249,7 +249,6 @@ def _window(cfg: SimulationConfig, a: int, rng: np.random.Generator, label: str)
         scores,
         n_conversations=n,
         inclusion_prob=prob[sampled],
-        sampling_rule=np.where(esc > 0, "trigger:escalated", "default"),
         tags=tags,
         # Users are drawn afresh for each window (see the tag above).
         user_ids=np.asarray(tags[USER_TAG].labels)[user_code] if cfg.user_ids else None,

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit browser bench clean
+.PHONY: demo test test-slow lint typecheck unit browser bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "convsim needs Python 3.11 or newer; run: make PYTHON=python3.11 ...")'
@@ -34,6 +34,11 @@ browser:
 	  else echo "note: chromium not found and cannot be installed here; run: sudo apt-get install chromium"; fi; }
 
 test: lint typecheck browser unit
+
+# Reduced calibration studies through the whole pipeline (minutes, not seconds); CI runs
+# them after `make test`. The full studies are under bench/.
+test-slow: $(STAMP)
+	$(BIN)/pytest -m slow
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_jsonl.py

@@ -12,7 +12,7 @@ Usage:
     python bench/drift_pipeline.py null [--reps 4000] [--workers 2] [--no-user-ids]
     python bench/drift_pipeline.py power [--reps 1000]
     python bench/drift_pipeline.py mix [--reps 1000]
-    python bench/drift_pipeline.py judge [--reps 1000]
+    python bench/drift_pipeline.py judge [--reps 1000] [--specificity 0.7 --tone-bias 0]
 
 Null scenarios rotate over the replications: ``rate`` (routine traffic judged at 15%
 then 12%), ``budget`` (the same rates, a judging cap that binds in week 2 only, so
@@ -52,90 +52,26 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import anyio
 import numpy as np
 from scipy import optimize
 
-from convsim.online import Anchors, Budget, Filter, Rule, SamplingPolicy, grade_window
 from convsim.stats.drift import DriftReport, Window, compare_windows
-from convsim.store import SQLiteStore
 from convsim.testing import (
+    NULL_SCENARIOS,
     JudgeProfile,
-    TrafficChecks,
     TrafficConfig,
-    TrafficJudge,
-    traffic_weeks,
+    WeekPair,
+    graded_windows,
+    null_pair,
+    study_policy,
     true_effect,
 )
 
 ALPHA = 0.05
 BY = ("language", "vertical")
-LABELS = ("2026-W47", "2026-W48")
 PRIMARY = ("check.resolved", "meta.latency_ms", "rubric.goal", "rubric.policy", "rubric.tone")
-NULL_SCENARIOS = ("rate", "budget", "new-rule")
 USER_IDS = [True]
 """Whether the traffic carries user ids (a list so --no-user-ids can set it before fork)."""
-
-
-def policy(routine: float, *, banking: float | None = None) -> SamplingPolicy:
-    """The study's sampling policy: escalations at 100%, travel at 30%, the rest at a rate."""
-    rules = [Rule(name="travel", filter=Filter(tags={"vertical": "travel"}), rate=0.3)]
-    if banking is not None:
-        rules.append(
-            Rule(name="banking", filter=Filter(tags={"vertical": "banking"}), rate=banking)
-        )
-    return SamplingPolicy(default_rate=routine, rules=rules, anchors=Anchors(size=300))
-
-
-@dataclasses.dataclass(frozen=True)
-class Pair:
-    """One replication's scenario."""
-
-    cfg: TrafficConfig
-    policies: tuple[SamplingPolicy, SamplingPolicy]
-    judges: tuple[JudgeProfile, JudgeProfile] = (JudgeProfile(), JudgeProfile())
-    budget_share: float | None = None
-    """Week 2's cap as a share of what week 1 judged (the cap binds in week 2 only)."""
-
-
-def null_pair(i: int) -> Pair:
-    """The null scenario of replication ``i`` (they rotate)."""
-    kind = NULL_SCENARIOS[i % len(NULL_SCENARIOS)]
-    cfg = TrafficConfig(user_ids=USER_IDS[0])
-    if kind == "rate":
-        return Pair(cfg, (policy(0.15), policy(0.12)))
-    if kind == "budget":
-        return Pair(cfg, (policy(0.15), policy(0.15)), budget_share=0.8)
-    return Pair(cfg, (policy(0.15), policy(0.15, banking=0.5)))
-
-
-def run_pair(pair: Pair, seed: int, store_path: Path) -> tuple[Window, Window]:
-    """Sample, grade and store both weeks, then read them back as drift windows."""
-    weeks = traffic_weeks(pair.cfg, seed, labels=("a", "b"))
-    policies = list(pair.policies)
-    with SQLiteStore(store_path) as store:
-        for k, label in enumerate(LABELS):
-
-            async def grade(k: int = k, label: str = label) -> Any:
-                return await grade_window(
-                    lambda: weeks[k],
-                    policies[k],
-                    window=label,
-                    checks=[TrafficChecks()],
-                    judges=[TrafficJudge(pair.judges[k], call_seed=label)],
-                    store=store,
-                )
-
-            result = anyio.run(grade)
-            if k == 0 and pair.budget_share is not None:
-                judged = sum(d.judged for d in result.decisions)
-                policies[1] = policies[1].model_copy(
-                    update={"budget": Budget(max_judged=int(pair.budget_share * judged))}
-                )
-        return (
-            Window.from_scores(store.scores(window=LABELS[0]), LABELS[0]),
-            Window.from_scores(store.scores(window=LABELS[1]), LABELS[1]),
-        )
 
 
 def compare(b: Window, c: Window, **kw: Any) -> DriftReport:
@@ -165,10 +101,10 @@ def band99(p: float, r: int) -> tuple[float, float]:
 
 
 def null_one(i: int) -> dict[str, Any]:
-    pair = null_pair(i)
+    pair = null_pair(i, user_ids=USER_IDS[0])
 
     def go(path: Path) -> dict[str, Any]:
-        b, c = run_pair(pair, 500_000 + i, path)
+        b, c = graded_windows(pair, 500_000 + i, path)
         rep = compare(b, c)
         out: dict[str, Any] = {"scenario": NULL_SCENARIOS[i % 3], "primary": {}, "drill": {}}
         for f in rep.findings:
@@ -262,14 +198,14 @@ def run_null(reps: int, workers: int) -> dict[str, Any]:
 PERFECT = JudgeProfile(sensitivity=1.0, specificity=1.0, flip=0.0)
 
 
-def _power_pair(shift: float) -> Pair:
+def _power_pair(shift: float) -> WeekPair:
     cfg = TrafficConfig(shifts={"rubric.goal": shift})
-    return Pair(cfg, (policy(0.15), policy(0.12)), judges=(PERFECT, PERFECT))
+    return WeekPair(cfg, (study_policy(0.15), study_policy(0.12)), judges=(PERFECT, PERFECT))
 
 
 def mde_one(i: int) -> dict[str, Any]:
     def go(path: Path) -> dict[str, Any]:
-        b, c = run_pair(_power_pair(0.0), 600_000 + i, path)
+        b, c = graded_windows(_power_pair(0.0), 600_000 + i, path)
         f = next(f for f in compare(b, c).findings if f.metric == "rubric.goal")
         return {"mde": f.mde}
 
@@ -280,7 +216,7 @@ def power_one(args: tuple[int, float]) -> dict[str, Any]:
     i, shift = args
 
     def go(path: Path) -> dict[str, Any]:
-        b, c = run_pair(_power_pair(shift), 700_000 + i, path)
+        b, c = graded_windows(_power_pair(shift), 700_000 + i, path)
         f = next(f for f in compare(b, c).findings if f.metric == "rubric.goal")
         return {"sig": bool(f.significant), "effect": f.effect}
 
@@ -326,7 +262,7 @@ class _Serial:
 # --- mix and Simpson ------------------------------------------------------------------
 
 
-def _mix_pair(kind: str) -> Pair:
+def _mix_pair(kind: str) -> WeekPair:
     base = TrafficConfig(cell_scale=2.5)
     effects = base.cell_effects("goal")
     order = np.argsort(effects)
@@ -338,14 +274,14 @@ def _mix_pair(kind: str) -> Pair:
     mix = (tuple(hard_common), tuple(easy_common))
     shifts = {"rubric.goal": -0.6} if kind == "simpson" else {}
     cfg = dataclasses.replace(base, mix=mix, shifts=shifts, population=(4000, 4000))
-    return Pair(cfg, (policy(0.15), policy(0.15)), judges=(PERFECT, PERFECT))
+    return WeekPair(cfg, (study_policy(0.15), study_policy(0.15)), judges=(PERFECT, PERFECT))
 
 
 def mix_one(args: tuple[int, str]) -> dict[str, Any]:
     i, kind = args
 
     def go(path: Path) -> dict[str, Any]:
-        b, c = run_pair(_mix_pair(kind), 800_000 + i, path)
+        b, c = graded_windows(_mix_pair(kind), 800_000 + i, path)
         rep = compare(b, c, min_effects={"rubric.goal": 0.02})
         f = next(f for f in rep.findings if f.metric == "rubric.goal" and f.cohort == "all")
         mix = next(f for f in rep.findings if f.kind == "mix")
@@ -391,16 +327,24 @@ def run_mix(reps: int, workers: int) -> dict[str, Any]:
 
 # --- judge swap -----------------------------------------------------------------------
 
-SWAPPED = JudgeProfile(specificity=0.6, tone_bias=0.6)
-"""A judge that passes half again as many failing conversations and reads tone higher,
-under the same model name and prompt hash."""
+SWAPPED = JudgeProfile(specificity=0.4, tone_bias=1.0)
+"""A judge that passes most failing conversations (specificity 0.9 -> 0.4) and reads tone
+a level higher, under the same model name and prompt hash."""
+
+
+JUDGE_PROFILE = [SWAPPED]
+"""Week 2's judge in the judge study (a list so --specificity can set it before fork)."""
 
 
 def judge_one(i: int) -> dict[str, Any]:
-    pair = Pair(TrafficConfig(), (policy(0.15), policy(0.12)), judges=(JudgeProfile(), SWAPPED))
+    pair = WeekPair(
+        TrafficConfig(),
+        (study_policy(0.15), study_policy(0.12)),
+        judges=(JudgeProfile(), JUDGE_PROFILE[0]),
+    )
 
     def go(path: Path) -> dict[str, Any]:
-        b, c = run_pair(pair, 900_000 + i, path)
+        b, c = graded_windows(pair, 900_000 + i, path)
         rep = compare(b, c)
         blind = compare(dataclasses.replace(b, anchors=None), dataclasses.replace(c, anchors=None))
         out: dict[str, Any] = {}
@@ -429,7 +373,8 @@ def run_judge(reps: int, workers: int) -> dict[str, Any]:
     secs = time.perf_counter() - t0
     out: dict[str, Any] = {"reps": reps, "seconds": secs}
     print(
-        f"\njudge swap with unchanged metadata (specificity 0.90 -> 0.60, tone read +0.6 "
+        f"\njudge swap with unchanged metadata (specificity 0.90 -> "
+        f"{JUDGE_PROFILE[0].specificity:.2f}, tone read {JUDGE_PROFILE[0].tone_bias:+.1f} "
         f"latent), anchor set of 300: R = {reps} ({secs:.0f} s)"
     )
     print("| score | attributed to the judge | product alarms after | alarmed without anchors |")
@@ -452,9 +397,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=None)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-user-ids", action="store_true")
+    ap.add_argument(
+        "--specificity",
+        type=float,
+        default=None,
+        help="judge study: week 2's judge specificity (default 0.4, from 0.9)",
+    )
+    ap.add_argument(
+        "--tone-bias", type=float, default=None, help="judge study: week 2's tone shift"
+    )
     ap.add_argument("--json", metavar="FILE", help="Also write the results as JSON.")
     args = ap.parse_args(argv)
     USER_IDS[0] = not args.no_user_ids
+    if args.specificity is not None or args.tone_bias is not None:
+        JUDGE_PROFILE[0] = JudgeProfile(
+            specificity=SWAPPED.specificity if args.specificity is None else args.specificity,
+            tone_bias=SWAPPED.tone_bias if args.tone_bias is None else args.tone_bias,
+        )
     if args.study == "null":
         out = run_null(args.reps or 4000, args.workers)
     elif args.study == "power":

@@ -320,6 +320,8 @@ def _drift(
     The injected change: in week 2, conversations about cancellations ("intent" =
     cancel) lose their goal completion one time in three (a simulated prompt
     regression) and the agent's tone drops by one level for them. Nothing else changes.
+    Each resampled conversation is a new one, by one of 800 returning users (the 50
+    recorded tasks' users would make every copy of a task one user's).
     """
     rng = random.Random(7)
     intents = {c.id: _intent(c) for c in recordings}
@@ -333,8 +335,9 @@ def _drift(
             source = rng.choice(ids)
             conv_id = f"{label}-{k:05d}"
             broken = label == "2026-W48" and intents[source] == "cancel" and rng.random() < 1 / 3
+            user = f"demo-user-{rng.randrange(800)}"
             for s in by_conv[source]:
-                windows[label].append(_resampled(s, conv_id, label, intents[source], broken))
+                windows[label].append(_resampled(s, conv_id, label, intents[source], broken, user))
     paths = {}
     for label, window in windows.items():
         path = result.out / f"window-{label}.jsonl"
@@ -383,7 +386,7 @@ def _intent(conversation: Conversation) -> str:
     return "other"
 
 
-def _resampled(s: Score, conv_id: str, window: str, intent: str, broken: bool) -> Score:
+def _resampled(s: Score, conv_id: str, window: str, intent: str, broken: bool, user: str) -> Score:
     value: bool | float | str = s.value
     if broken and s.name in ("rubric.goal_completion", "outcome"):
         value = False
@@ -393,6 +396,7 @@ def _resampled(s: Score, conv_id: str, window: str, intent: str, broken: bool) -
         update={
             "conversation_id": conv_id,
             "window": window,
+            "user_id": user,
             "value": value,
             "tags": {**s.tags, "intent": intent},
             "details": {**s.details, "source_conversation": s.conversation_id},

@@ -2,8 +2,8 @@
 
 A run file is a JSON list of records with ``task_id``, ``trial``, ``reward``, ``info`` and
 ``traj`` (an OpenAI chat message list). The task id and trial become metadata and tags,
-and the reward becomes a binary ``reward`` score, so pass^k can be computed from the
-imported data alone.
+the task's user becomes metadata ``user_id``, and the reward becomes a binary
+``reward`` score, so pass^k can be computed from the imported data alone.
 """
 
 from __future__ import annotations
@@ -103,6 +103,10 @@ def conversation_from_tau_bench(
     if isinstance(task, dict):
         metadata["task"] = task
         metadata["expectations"] = task_expectations(task, domain)
+        # The task's user is the customer of the domain's database: the id drift reports
+        # cluster by, like the user ids other importers read.
+        if isinstance(task.get("user_id"), str) and task["user_id"]:
+            metadata["user_id"] = task["user_id"]
     metadata["termination"] = _termination(base)
     for key in ("source", "user_cost", "reward_info"):
         if key in info:

@@ -8,6 +8,14 @@ loopback OpenAI-compatible server; and synthetic production traffic with a known
 """
 
 from .._llm import ScriptedClient
+from ._drift_study import (
+    NULL_SCENARIOS,
+    WEEKS,
+    WeekPair,
+    graded_windows,
+    null_pair,
+    study_policy,
+)
 from ._judge import OfflineJudge
 from ._server import FAULT_KINDS, FakeOpenAIServer, Responder, echo_responder
 from ._traffic import (
@@ -21,6 +29,8 @@ from ._traffic import (
 
 __all__ = [
     "FAULT_KINDS",
+    "NULL_SCENARIOS",
+    "WEEKS",
     "FakeOpenAIServer",
     "JudgeProfile",
     "OfflineJudge",
@@ -29,7 +39,11 @@ __all__ = [
     "TrafficChecks",
     "TrafficConfig",
     "TrafficJudge",
+    "WeekPair",
     "echo_responder",
+    "graded_windows",
+    "null_pair",
+    "study_policy",
     "traffic_weeks",
     "true_effect",
 ]

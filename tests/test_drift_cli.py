@@ -163,3 +163,33 @@ def test_cluster_by_user_tag(tmp_path: Path) -> None:
     findings = json.loads(result.stdout)["findings"]
     primary = next(f for f in findings if f["metric"] == "rubric.goal" and f["cohort"] == "all")
     assert primary["p_method"] == "asymptotic" and not primary["alarm"]
+
+
+def test_user_ids_cluster_by_default_and_none_says_what_it_assumed(tmp_path: Path) -> None:
+    base, cur = tmp_path / "w1.jsonl", tmp_path / "w2.jsonl"
+    for path, label, seed in ((base, "w1", 7), (cur, "w2", 8)):
+        scores = window(label, 900, {"en": 0.7, "es": 0.7}, seed)
+        # 150 users a week with six conversations each, who score alike.
+        write_jsonl(
+            path,
+            [
+                s.model_copy(update={"user_id": f"{label}-u{i % 150}", "value": (i % 150) % 3 > 0})
+                for i, s in enumerate(scores)
+            ],
+        )
+    runner = CliRunner()
+    auto = runner.invoke(cli, ["drift", str(base), str(cur), "--json", "-"])
+    assert auto.exit_code == 0, auto.output
+    report = json.loads(auto.stdout)["summary"]
+    assert report["clustering"] == "by user_id: 300 clusters hold several conversations"
+    assert report["caveats"] == []
+    off = runner.invoke(cli, ["drift", str(base), str(cur), "--cluster", "none"])
+    assert off.exit_code == 0 and "caveat: The tests assume independent conversations" in off.stdout
+    clustered = json.loads(auto.stdout)["findings"][0]
+    plain = json.loads(
+        runner.invoke(
+            cli, ["drift", str(base), str(cur), "--cluster", "none", "--json", "-"]
+        ).stdout
+    )["findings"][0]
+    # Six identical conversations per user carry about one conversation's information.
+    assert clustered["se"] > 2 * plain["se"]

@@ -93,3 +93,45 @@ def test_bad_policy_is_a_usage_error(week: Path, tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 2 and f"{bad}: rules.0.rate" in result.stderr
+
+
+def test_by_adds_the_whole_window_and_a_census_post_stratifies(week: Path, tmp_path: Path) -> None:
+    base = [
+        "online",
+        str(week),
+        "--policy",
+        str(ROOT / "examples" / "sampling.yaml"),
+        "--window",
+        "w",
+        "--store",
+        str(tmp_path / "s.db"),
+        "--review-top",
+        "0",
+        "--by",
+        "task",
+    ]
+    runner = CliRunner()
+    plain = runner.invoke(cli, [*base, "--json", "-"])
+    assert plain.exit_code == 0, plain.output
+    rows = [e for e in json.loads(plain.stdout)["estimates"] if e["score"] == "outcome"]
+    assert [r["group"] for r in rows][:2] == [None, "0"] and len(rows) == 51
+    assert rows[0]["n"] == 200 and rows[0]["weighted"] == pytest.approx(0.42)
+    # A census that says task 0 is half of all traffic weighs it accordingly.
+    census = tmp_path / "census.yaml"
+    census.write_text("\n".join([f'"{t}": 4' for t in range(1, 50)] + ['"0": 196']) + "\n")
+    stratified = runner.invoke(cli, [*base, "--census", str(census), "--json", "-"])
+    assert stratified.exit_code == 0, stratified.output
+    est = json.loads(stratified.stdout)["estimates"]
+    whole = next(e for e in est if e["score"] == "outcome" and e["group"] is None)
+    task0 = next(e for e in est if e["score"] == "outcome" and e["group"] == "0")
+    others = [
+        e["weighted"] for e in est if e["score"] == "outcome" and e["group"] not in (None, "0")
+    ]
+    assert whole["method"] == "post-stratified"
+    assert whole["weighted"] == pytest.approx(0.5 * task0["weighted"] + 0.5 * sum(others) / 49)
+    # A census that misses a group, or comes without --by, is a usage error.
+    census.write_text('"0": 10\n')
+    missing = runner.invoke(cli, [*base, "--census", str(census)])
+    assert missing.exit_code == 2 and "no stratum_sizes entry" in missing.stderr
+    alone = runner.invoke(cli, [*base[:-2], "--census", str(census)])
+    assert alone.exit_code == 2 and "add --by TAG" in alone.stderr

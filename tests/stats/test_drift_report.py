@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from convsim.stats.drift import (
     ALL,
     MIX_METRIC,
+    DriftReport,
+    Finding,
     JudgeConfig,
     ScoreArrays,
     Window,
@@ -382,6 +384,59 @@ def test_json_and_markdown() -> None:
     md = r.to_markdown()
     assert "# Drift report: 2026-W46 → 2026-W47" in md and "**ALARM**" in md
     assert "no drift detected" in md
+
+
+def _finding(metric: str, effect: float, p: float, **kw: object) -> Finding:
+    base: dict[str, object] = {
+        "metric": metric,
+        "cohort": ALL,
+        "kind": "score",
+        "test": "t",
+        "statistic": 0.0,
+        "p_value": p,
+        "p_adjusted": p,
+        "effect": effect,
+        "ci_low": effect - 0.01,
+        "ci_high": effect + 0.01,
+        "mde": 0.3,
+        "n_baseline": 100,
+        "n_current": 100,
+        "alarm": False,
+        "score_kind": "binary",
+        "min_effect": 0.05,
+        "family": "primary",
+    }
+    base.update(kw)
+    return Finding(**base)  # type: ignore[arg-type]
+
+
+def test_the_headline_leads_with_what_matters_each_group_by_size() -> None:
+    findings = (
+        _finding("quiet", 0.01, 0.6),
+        _finding("noise", 0.2, 0.3),  # large but nowhere near significant: left out
+        _finding(
+            "tone", -0.3, 0.001, alarm=True, significant=True, score_kind="ordinal", min_effect=0.25
+        ),  # fmt: skip
+        _finding("goal", -0.1, 0.0001, alarm=True, significant=True),
+        _finding("small", 0.03, 0.01, significant=True),
+        _finding("judged", -0.2, 0.001, significant=True, note="x; alarm suppressed"),
+        _finding("frustration", 0.44, 0.08),  # a 44-point rise the data could not confirm
+        _finding("escalation", 0.06, 0.09),
+    )
+    report = DriftReport("w1", "w2", 0.05, (), findings, 30)
+    head = [(g, f.metric) for g, f in report.headline()]
+    assert head == [
+        ("alarm", "goal"),  # -10 points is twice its 5-point minimum
+        ("alarm", "tone"),  # -0.3 levels is 1.2 times its quarter level
+        ("significant", "small"),
+        ("underpowered", "frustration"),
+        ("underpowered", "escalation"),
+    ]
+    md = report.to_markdown()
+    order = [md.index(t) for t in ("## Alarms", "## Significant", "## Large but not", "## Scores")]
+    assert order == sorted(order)
+    assert md.index("frustration") < md.index("escalation") < md.index("## Scores")
+    assert report.summary()["headline"][0]["metric"] == "goal"
 
 
 def test_min_effects_from_rubrics() -> None:

@@ -714,31 +714,13 @@ def _judge_finding(
             score_kind=col0.kind,
         )
         return _Pending(f, judge_change=change), None
-    f = Finding(
-        metric=name,
-        cohort=ALL,
-        kind="judge",
-        test=res.test,
-        statistic=res.statistic,
-        p_value=res.p_value,
-        p_adjusted=None,
-        effect=res.effect,
-        ci_low=res.ci_low,
-        ci_high=res.ci_high,
-        mde=None,
-        n_baseline=res.pairs,
-        n_current=res.pairs,
-        alarm=False,
-        note=f"judge configuration changed: {change}",
-        score_kind=col0.kind,
-        effect_name=res.effect_name,
-        se=None,
-        p_method="exact" if "McNemar" in res.test else "asymptotic",
-    )
-    return _Pending(f, se0=res.se0, judge_change=change), res
+    return _anchor_finding(name, col0.kind, change, res, bridge=True), res
 
 
-def _anchor_finding(name: str, kind: ScoreKind, change: str | None, res: AnchorResult) -> _Pending:
+def _anchor_finding(
+    name: str, kind: ScoreKind, change: str | None, res: AnchorResult, *, bridge: bool = False
+) -> _Pending:
+    """The judge finding of an anchor test: the windows' own anchors, or a bridge study."""
     what = (
         f"judge configuration changed: {change}"
         if change is not None
@@ -761,7 +743,9 @@ def _anchor_finding(name: str, kind: ScoreKind, change: str | None, res: AnchorR
         alarm=False,
         note=what,
         score_kind=kind,
-        effect_name=res.effect_name.replace("new minus old judge", "current minus baseline"),
+        effect_name=res.effect_name
+        if bridge
+        else res.effect_name.replace("new minus old judge", "current minus baseline"),
         p_method="exact" if "McNemar" in res.test else "asymptotic",
     )
     return _Pending(f, se0=res.se0, judge_change=change)

@@ -91,8 +91,63 @@ def test_calibration_against_human_labels(traces: Path, tmp_path: Path) -> None:
     assert cal["labels"] == 200 and cal["calibrated"] is True
     # The offline rules pass almost everything, so against real outcomes they are weak:
     assert cal["tnr"] < 0.2 and cal["kappa"] < 0.2
-    corrected = cal["corrected_pass_rate"]
-    assert corrected["estimate"] is None or 0 <= corrected["estimate"] <= 1
+    # Every judged conversation carries a label: the labels are the answer (0.42 passed),
+    # and there is nothing left for Rogan-Gladen to correct.
+    assert cal["ppi"]["estimate"] == pytest.approx(0.42) and cal["ppi"]["unlabelled"] == 0
+    assert cal["corrected_pass_rate"]["estimate"] is None
+    assert "labels' own mean" in cal["corrected_pass_rate"]["reason"]
+
+
+def test_corrected_rates_use_the_unlabelled_and_name_unmatched_labels(
+    traces: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "scores.jsonl"
+    goal = str(ROOT / "rubrics" / "goal_completion.yaml")
+    assert run("grade", str(traces), "--rubrics", goal, "--out", str(out))[0] == 0
+    scores = list(read_scores(out))
+    judge = {s.conversation_id: s.value is True for s in scores if s.name.startswith("rubric.")}
+    truth = {s.conversation_id: s.value is True for s in scores if s.name == "outcome"}
+    ids = sorted(judge)
+    chosen = ids[::4]  # 50 of the 200, every fourth
+    labels = tmp_path / "labels.jsonl"
+    rows = [
+        Score(
+            conversation_id=c,
+            name="rubric.goal_completion",
+            value=truth[c],
+            kind="binary",
+            source="human",
+        )
+        for c in chosen
+    ]
+    # Ten more under the rubric's bare name, which no judge score carries.
+    rows += [
+        Score(conversation_id=c, name="goal_completion", value=True, kind="binary", source="human")
+        for c in ids[1:11]
+    ]
+    write_jsonl(labels, rows)
+    code, stdout, _ = run(
+        "grade", str(traces), "--rubrics", goal, "--out", str(out), "--labels", str(labels),
+        "--json", "-",
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads(stdout)
+    cal = report["calibration"]["rubric.goal_completion"]
+    unlabelled = [judge[c] for c in ids if c not in set(chosen)]
+    rectifier = sum(truth[c] - judge[c] for c in chosen) / len(chosen)
+    assert cal["ppi"]["estimate"] == pytest.approx(sum(unlabelled) / 150 + rectifier)
+    assert (cal["ppi"]["labelled"], cal["ppi"]["unlabelled"]) == (50, 150)
+    assert cal["judge_mean"] == pytest.approx(sum(judge.values()) / 200)
+    assert report["unmatched_labels"] == {
+        "count": 10,
+        "names": {"goal_completion": 10},
+        "did_you_mean": {"goal_completion": "rubric.goal_completion"},
+    }
+    code, text, _ = run(
+        "grade", str(traces), "--rubrics", goal, "--out", str(out), "--labels", str(labels)
+    )
+    assert "corrected (PPI)" in text and "Rogan-Gladen" in text
+    assert "did you mean rubric.goal_completion?" in text
 
 
 def test_checks_file_and_failures(traces: Path, tmp_path: Path) -> None:

@@ -135,3 +135,78 @@ def test_by_adds_the_whole_window_and_a_census_post_stratifies(week: Path, tmp_p
     assert missing.exit_code == 2 and "no stratum_sizes entry" in missing.stderr
     alone = runner.invoke(cli, [*base[:-2], "--census", str(census)])
     assert alone.exit_code == 2 and "add --by TAG" in alone.stderr
+
+
+def test_online_corrects_the_judges_window_rate_with_labels(week: Path, tmp_path: Path) -> None:
+    args = [
+        "online",
+        str(week),
+        "--policy",
+        str(ROOT / "examples" / "sampling.yaml"),
+        "--window",
+        "w",
+        "--rubrics",
+        str(ROOT / "rubrics" / "goal_completion.yaml"),
+        "--store",
+        str(tmp_path / "s.db"),
+        "--review-top",
+        "0",
+        "--out",
+        str(tmp_path / "scores.jsonl"),
+        "--json",
+        "-",
+    ]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    sample = [
+        s
+        for s in read_scores(tmp_path / "scores.jsonl")
+        if s.name == "rubric.goal_completion" and not s.anchor
+    ]
+    outcome = {
+        s.conversation_id: s.value
+        for s in read_scores(tmp_path / "scores.jsonl")
+        if s.name == "outcome"
+    }
+    labelled = sample[::2]
+    labels = tmp_path / "labels.jsonl"
+    write_jsonl(
+        labels,
+        [
+            s.model_copy(update={"source": "human", "value": outcome[s.conversation_id] is True})
+            for s in labelled
+        ],
+    )
+    result = CliRunner().invoke(cli, [*args, "--labels", str(labels), "--label-strata", "domain"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    cal = summary["calibration"]["rubric.goal_completion"]
+    assert cal["labels"] == len(labelled) and cal["ppi"]["labelled"] == len(labelled)
+    assert cal["ppi"]["unlabelled"] == len(sample) - len(labelled)
+    assert cal["ppi"]["strata"] == 1 and summary["label_strata"] == "domain"
+    assert summary["unmatched_labels"]["count"] == 0
+    # The judged sample is weighted back to the window: escalations (judged at 100%)
+    # count once, routine traffic (10%) ten times, in both parts of the estimate.
+    chosen = {s.conversation_id for s in labelled}
+
+    def weighted(pairs: list[tuple[float, float]]) -> float:
+        return sum(w * x for w, x in pairs) / sum(w for w, _ in pairs)
+
+    judge_part = weighted(
+        [
+            (1 / (s.inclusion_prob or 1), float(s.value))
+            for s in sample
+            if s.conversation_id not in chosen
+        ]
+    )
+    rectifier = weighted(
+        [
+            (
+                1 / (s.inclusion_prob or 1),
+                float(outcome[s.conversation_id] is True) - float(s.value),
+            )
+            for s in labelled
+        ]
+    )
+    assert len({s.inclusion_prob for s in sample}) > 1
+    assert cal["ppi"]["estimate"] == pytest.approx(judge_part + rectifier)

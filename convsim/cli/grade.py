@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ._calibration import calibration_block, print_calibration
 from ._common import EndpointClient, LazyFile, UsageFailure, write_json
 
 
@@ -42,6 +43,13 @@ from ._common import EndpointClient, LazyFile, UsageFailure, write_json
     type=click.Path(path_type=Path),
     help="Human labels (score JSONL, source: human) to calibrate the judges against.",
 )
+@click.option(
+    "--label-strata",
+    metavar="TAG",
+    help="The labelled conversations were drawn at random within each value of this tag "
+    "(e.g. 50/50 from cohorts that are 80/20 of traffic); the corrected rates weigh them "
+    "back. Without it, labels must be a random sample of the graded conversations.",
+)
 @click.option("--concurrency", default=16, show_default=True, type=click.IntRange(min=1))
 @click.option(
     "--cache",
@@ -64,6 +72,7 @@ def grade_cmd(
     redact_pii: bool,
     checks: Path | None,
     labels: Path | None,
+    label_strata: str | None,
     concurrency: int,
     cache_path: Path,
     json_out: str | None,
@@ -123,7 +132,7 @@ def grade_cmd(
         click.echo(str(issue), err=True)
     if reader.report.kept == 0:
         raise UsageFailure(f"{input_path}: no gradable conversations (read {reader.report.read})")
-    calibration = _calibrate(out, labels) if labels else {}
+    block = calibration_block(out, labels, label_strata) if labels else None
     report: dict[str, Any] = {
         "input": str(input_path),
         "read": reader.report.read,
@@ -133,51 +142,21 @@ def grade_cmd(
         "failures": summary.failures,
         "failures_by_type": summary.failures_by_type,
         "by_score": summary.by_name,
-        "calibration": calibration,
+        "calibration": block["judges"] if block else {},
         "out": str(out),
     }
+    if block:
+        report["unmatched_labels"] = block["unmatched_labels"]
+        report["label_notes"] = block["notes"]
+        report["label_strata"] = block["label_strata"]
     for name, entry in summary.by_name.items():
         if entry.get("judge_model"):
-            cal = calibration.get(name)
+            cal = report["calibration"].get(name)
             entry["calibrated"] = bool(cal and cal.get("calibrated"))
     if json_out:
         write_json(json_out, report)
     if json_out != "-":
         _print_summary(report)
-
-
-def _calibrate(scores_file: Path, labels_file: Path) -> dict[str, Any]:
-    """Each judge's agreement with the human labels, and its corrected pass rate."""
-    from ..grade import read_scores
-    from ..stats import calibrate
-
-    scores = list(read_scores(scores_file))
-    out: dict[str, Any] = {}
-    for r in calibrate(scores, list(read_scores(labels_file))):
-        entry: dict[str, Any] = {
-            "judge_model": r.judge_model,
-            "calibrated": r.calibrated,
-            "status": r.status,
-            "labels": r.n,
-            "kappa": r.kappa.value if r.kappa else None,
-            "weighted_kappa": r.weighted_kappa.value if r.weighted_kappa else None,
-        }
-        if r.binary is not None:
-            entry["tpr"] = r.binary.tpr.value
-            entry["tnr"] = r.binary.tnr.value
-            judged = [s for s in scores if s.name == r.name and s.judge_model == r.judge_model]
-            if r.calibrated and judged:
-                rate = sum(1 for s in judged if s.value is True) / len(judged)
-                corrected = r.correct(rate, len(judged))
-                entry["pass_rate"] = round(rate, 4)
-                entry["corrected_pass_rate"] = {
-                    "estimate": corrected.estimate,
-                    "low": corrected.low,
-                    "high": corrected.high,
-                    "reason": corrected.reason,
-                }
-        out[r.name] = entry
-    return out
 
 
 def _print_summary(report: dict[str, Any]) -> None:
@@ -210,3 +189,7 @@ def _print_summary(report: dict[str, Any]) -> None:
         f"{report['scores']} scores, {report['failures']} grader failures, "
         f"{report['rejected']} rejected input lines -> {report['out']}"
     )
+    if report["calibration"]:
+        print_calibration(
+            console, report["calibration"], report["unmatched_labels"], report["label_notes"]
+        )

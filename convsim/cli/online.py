@@ -32,6 +32,17 @@ from ._common import EndpointClient, UsageFailure, store_option, write_json
     "the whole-window estimate is then post-stratified.",
 )
 @click.option(
+    "--labels",
+    type=click.Path(path_type=Path),
+    help="Human labels (score JSONL, source: human) of judged conversations: each judge's "
+    "window rate is corrected with them (PPI, Rogan-Gladen).",
+)
+@click.option(
+    "--label-strata",
+    metavar="TAG",
+    help="The labelled conversations were drawn at random within each value of this tag.",
+)
+@click.option(
     "--review-top",
     default=20,
     show_default=True,
@@ -61,6 +72,8 @@ def online_cmd(
     checks: Path | None,
     by_tag: str | None,
     census: Path | None,
+    labels: Path | None,
+    label_strata: str | None,
     review_top: int,
     out: Path | None,
     log_path: Path | None,
@@ -155,6 +168,11 @@ def online_cmd(
         estimates = window_estimates(result.scores, by=by_tag, census=sizes)
     except ValueError as e:
         raise UsageFailure(f"{census}: {e}") from None
+    block = None
+    if labels is not None:
+        from ._calibration import calibration_block
+
+        block = calibration_block(result.scores, labels, label_strata)
     rep = result.report
     summary: dict[str, Any] = {
         "window": window,
@@ -173,6 +191,7 @@ def online_cmd(
             "added": result.anchors_added,
             "scores": len(result.anchor_scores),
         },
+        "calibration": block["judges"] if block else {},
         "estimates": [
             {
                 "score": e.name,
@@ -187,6 +206,10 @@ def online_cmd(
             for e in estimates
         ],
     }
+    if block:
+        summary["unmatched_labels"] = block["unmatched_labels"]
+        summary["label_notes"] = block["notes"]
+        summary["label_strata"] = block["label_strata"]
     if json_out:
         write_json(json_out, summary)
     if json_out != "-":
@@ -225,3 +248,9 @@ def _print(summary: dict[str, Any]) -> None:
             ci += " post-stratified"
         est.add_row(e["score"], e["group"] or "all", str(e["n"]), ci, f"{e['unweighted']:.3f}")
     console.print(est)
+    if summary["calibration"]:
+        from ._calibration import print_calibration
+
+        print_calibration(
+            console, summary["calibration"], summary["unmatched_labels"], summary["label_notes"]
+        )

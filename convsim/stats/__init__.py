@@ -9,16 +9,15 @@ from ._calibration import (
     IntervalMethod,
     KappaWeights,
     Label,
-    PPIEstimate,
     binary_agreement,
     calibrate,
     cohen_kappa,
     corrected_pass_rate,
-    ppi_mean,
     rogan_gladen,
     weighted_kappa,
     wilson_interval,
 )
+from ._judge_rates import JudgeRate, UnmatchedLabels, judge_rates
 from ._passk import (
     PassKEstimate,
     PassKReport,
@@ -28,6 +27,7 @@ from ._passk import (
     pass_hat_k,
     pass_k_report,
 )
+from ._ppi import PPIEstimate, ppi_estimate, ppi_mean
 
 __all__ = [
     "MIN_LABELS",
@@ -36,6 +36,7 @@ __all__ = [
     "CorrectedPassRate",
     "Estimate",
     "IntervalMethod",
+    "JudgeRate",
     "KappaWeights",
     "Label",
     "PPIEstimate",
@@ -43,13 +44,16 @@ __all__ = [
     "PassKReport",
     "TaskLabel",
     "TaskOutcome",
+    "UnmatchedLabels",
     "binary_agreement",
     "calibrate",
     "cohen_kappa",
     "corrected_pass_rate",
+    "judge_rates",
     "pass_at_k",
     "pass_hat_k",
     "pass_k_report",
+    "ppi_estimate",
     "ppi_mean",
     "rogan_gladen",
     "weighted_kappa",

@@ -17,6 +17,15 @@ from ._drift_study import (
     study_policy,
 )
 from ._judge import OfflineJudge
+from ._labels import (
+    CALIBRATION_SCENARIOS,
+    Cohort,
+    LabelScenario,
+    calibration_replication,
+    coverage_summary,
+    labelled_sample,
+    true_rate,
+)
 from ._server import FAULT_KINDS, FakeOpenAIServer, Responder, echo_responder
 from ._traffic import (
     JudgeProfile,
@@ -28,11 +37,14 @@ from ._traffic import (
 )
 
 __all__ = [
+    "CALIBRATION_SCENARIOS",
     "FAULT_KINDS",
     "NULL_SCENARIOS",
     "WEEKS",
+    "Cohort",
     "FakeOpenAIServer",
     "JudgeProfile",
+    "LabelScenario",
     "OfflineJudge",
     "Responder",
     "ScriptedClient",
@@ -40,10 +52,14 @@ __all__ = [
     "TrafficConfig",
     "TrafficJudge",
     "WeekPair",
+    "calibration_replication",
+    "coverage_summary",
     "echo_responder",
     "graded_windows",
+    "labelled_sample",
     "null_pair",
     "study_policy",
     "traffic_weeks",
     "true_effect",
+    "true_rate",
 ]

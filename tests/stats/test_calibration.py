@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy import stats
 from scipy.stats import binomtest
 
 from convsim.stats import (
@@ -332,13 +333,23 @@ def test_intervals_cover_the_true_rate(
 def test_ppi_hand_computed() -> None:
     # Judge mean on unlabelled [1, 0, 1, 1] = 0.75; human - judge on labelled = [0, -1, 0],
     # mean -1/3; estimate 0.75 - 1/3 = 5/12.
-    # Var = s^2(unlabelled) / 4 + s^2(diff) / 3 = (0.75 / 3) / 4 + ((2/3) / 2) / 3 = 0.1736.
+    # Var = s^2(unlabelled) / 4 + var(diff) = (0.75 / 3) / 4 + var(diff). For pass/fail
+    # labels the rectifier's variance is the larger of s^2 / n = ((2/3) / 2) / 3 and its
+    # shrunk form: 0.1 pseudo-disagreements each way give shares 0.1 / 3.2 (human pass,
+    # judge fail) and 1.1 / 3.2 (the reverse), (0.375 - 0.3125^2) / (3 - 1) = 0.1387.
+    # The t interval's degrees of freedom are Welch-Satterthwaite's.
     r = ppi_mean([1, 0, 1, 1], [1, 1, 0], [1, 0, 0])
     assert r.estimate == pytest.approx(5 / 12)
     assert r.judge_mean == pytest.approx(0.75) and r.rectifier == pytest.approx(-1 / 3)
-    assert r.se == pytest.approx(math.sqrt(0.25 / 4 + (1 / 3) / 3))
+    up, down = 0.1 / 3.2, 1.1 / 3.2
+    v_u, v_l = 0.25 / 4, max((1 / 3) / 3, (up + down - (up - down) ** 2) / 2)
+    assert v_l == pytest.approx(0.1387, abs=1e-4)
+    assert r.se == pytest.approx(math.sqrt(v_u + v_l))
+    df = (v_u + v_l) ** 2 / (v_u**2 / 3 + v_l**2 / 2)
+    assert r.df == pytest.approx(df)
     assert r.low is not None and r.high is not None
-    assert r.high - r.estimate == pytest.approx(1.959963984540054 * math.sqrt(0.25 / 4 + 1 / 9))
+    half = float(stats.t.ppf(0.975, df)) * math.sqrt(v_u + v_l)
+    assert r.high - r.estimate == pytest.approx(half) and r.estimate - r.low == pytest.approx(half)
     assert (r.n_labelled, r.n_unlabelled) == (3, 4)
 
 

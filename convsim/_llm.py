@@ -20,7 +20,16 @@ from typing import Any, Protocol
 
 import anyio
 
-from .calls import LimitRegistry, ResponseCache, RetryPolicy, TransientError, with_retries
+from .calls import (
+    ATTEMPT_TIMEOUT_S,
+    LimitRegistry,
+    ResponseCache,
+    RetryPolicy,
+    TransientError,
+    register_secret_env,
+    register_url_credentials,
+    with_retries,
+)
 from .calls import redact_secrets as _redact
 from .errors import ModelCallError, ProviderUnavailable, RateLimited
 from .trace import AssistantMessage, ToolCall, Usage
@@ -159,12 +168,16 @@ def message_from_openai_reply(message: Any, finish_reason: str | None) -> Assist
 
 
 class LiteLLMClient:
-    """Model calls through litellm, with convsim's retries, limits and cache."""
+    """Model calls through litellm, with convsim's retries, limits and cache.
+
+    ``timeout`` bounds each attempt (:data:`ATTEMPT_TIMEOUT_S`); the caller's budget for
+    the whole call, retries included, is the session's ``call_timeout``.
+    """
 
     def __init__(
         self,
         *,
-        timeout: float = 120.0,
+        timeout: float = ATTEMPT_TIMEOUT_S,
         retry: RetryPolicy | None = None,
         limits: LimitRegistry | None = None,
         cache: ResponseCache | None = None,
@@ -219,7 +232,9 @@ class LiteLLMClient:
             value = getattr(request, name)
             if value is not None:
                 kwargs[name] = value
+        register_url_credentials(request.api_base)
         if request.api_key_env:
+            register_secret_env(request.api_key_env)
             kwargs["api_key"] = os.environ.get(request.api_key_env, "")
         elif request.api_base:
             # Local OpenAI-compatible servers ignore the key, but the client insists on one.

@@ -13,6 +13,7 @@ import anyio
 from pydantic import JsonValue
 
 from .agents import END_CONVERSATION, Agent, AgentContext
+from .calls import redact_secrets
 from .errors import InfrastructureFailure
 from .store import ErrorInfo
 from .tools import Toolset
@@ -73,7 +74,9 @@ class SessionConfig:
     max_agent_steps: int = 25
     """Agent messages allowed in a row without handing the turn back to the user."""
     call_timeout: float | None = 120.0
-    """Seconds allowed for one agent or user-model call."""
+    """Seconds allowed for one agent or user-model call, its retries included. Each attempt
+    has its own, shorter limit (``ATTEMPT_TIMEOUT_S``, 45 s), so a hung attempt is retried
+    within this budget."""
     conversation_timeout: float | None = 900.0
     """Seconds allowed for the whole conversation."""
     self_checks: bool = True
@@ -271,12 +274,14 @@ async def _call(awaitable: Any, cfg: SessionConfig, failure: TerminationReason) 
         ) from None
     except InfrastructureFailure as e:
         raise EndConversation(
-            TerminationReason.INFRASTRUCTURE_ERROR, ErrorInfo(type=type(e).__name__, message=str(e))
+            TerminationReason.INFRASTRUCTURE_ERROR,
+            ErrorInfo(type=type(e).__name__, message=redact_secrets(str(e))),
         ) from None
     except Exception as e:
         # User code may raise anything; it is recorded, never allowed to kill the batch.
+        # Its message may quote an endpoint URL or a key: both are redacted.
         raise EndConversation(
-            failure, ErrorInfo(type=type(e).__name__, message=str(e)[:2000])
+            failure, ErrorInfo(type=type(e).__name__, message=redact_secrets(str(e))[:2000])
         ) from None
 
 

@@ -10,7 +10,15 @@ from typing import Any
 import anyio
 import httpx
 
-from ..calls import RetryPolicy, TransientError, redact_secrets, with_retries
+from ..calls import (
+    ATTEMPT_TIMEOUT_S,
+    RetryPolicy,
+    TransientError,
+    redact_secrets,
+    register_secret_env,
+    register_url_credentials,
+    with_retries,
+)
 from ..errors import AgentHTTPError, AgentUnavailable
 from ..formats.openai import to_openai_messages
 from ..trace import AssistantMessage, Conversation, SystemMessage, Usage
@@ -33,16 +41,18 @@ class HttpAgent:
         model: str = "agent",
         system_prompt: str | None = None,
         api_key_env: str | None = None,
-        timeout: float = 60.0,
+        timeout: float = ATTEMPT_TIMEOUT_S,
         retry: RetryPolicy | None = None,
         client: httpx.AsyncClient | None = None,
         extra_body: dict[str, Any] | None = None,
     ) -> None:
+        register_url_credentials(url)
         base = url.rstrip("/")
         self.url = base if base.endswith("/chat/completions") else f"{base}/chat/completions"
         self.model = model
         self.system_prompt = system_prompt
         self.api_key_env = api_key_env
+        register_secret_env(api_key_env)
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.client = client

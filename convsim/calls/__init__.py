@@ -2,10 +2,16 @@
 
 from ._cache import DEFAULT_CACHE_PATH, ResponseCache
 from ._rate import LimitRegistry, ProviderLimits, TokenBucket
-from ._retry import RetryPolicy, TransientError, with_retries
-from ._secrets import redact_secrets
+from ._retry import ATTEMPT_TIMEOUT_S, RetryPolicy, TransientError, with_retries
+from ._secrets import (
+    redact_secrets,
+    register_secret_env,
+    register_secret_value,
+    register_url_credentials,
+)
 
 __all__ = [
+    "ATTEMPT_TIMEOUT_S",
     "DEFAULT_CACHE_PATH",
     "LimitRegistry",
     "ProviderLimits",
@@ -14,5 +20,8 @@ __all__ = [
     "TokenBucket",
     "TransientError",
     "redact_secrets",
+    "register_secret_env",
+    "register_secret_value",
+    "register_url_credentials",
     "with_retries",
 ]

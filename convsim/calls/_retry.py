@@ -12,6 +12,14 @@ import anyio
 T = TypeVar("T")
 
 
+ATTEMPT_TIMEOUT_S = 45.0
+"""Seconds one attempt at a model call may take before it is abandoned and retried.
+
+It must stay well under the call budget (``SessionConfig.call_timeout``, 120 s): an
+attempt that hangs is then retried twice before the call gives up, rather than the
+budget expiring on the first one."""
+
+
 class TransientError(Exception):
     """A failure worth retrying: rate limits, 5xx, timeouts, dropped connections, bad bodies."""
 

@@ -4,17 +4,56 @@ from __future__ import annotations
 
 import os
 import re
+from urllib.parse import unquote
 
 _KEY_PATTERNS = re.compile(
     r"(sk-[A-Za-z0-9_\-]{8,}|sk-ant-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}"
     r"|(?i:bearer)\s+[A-Za-z0-9._\-]{8,})"
 )
-_SECRET_ENV = re.compile(r"(API_KEY|_TOKEN|_SECRET)$")
+_SECRET_ENV = re.compile(r"(API_KEY|_TOKEN|_SECRET|_PASSWORD)$")
+# user:password@ in a URL; the user name stays, the password goes.
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@]*):([^/\s@]+)@")
+
+_named: set[str] = set()
+_values: set[str] = set()
+
+
+def register_secret_value(value: str | None) -> None:
+    """Treat a literal value as a secret from now on (a password found in a URL)."""
+    if value and len(value) >= 4:
+        _values.add(value)
+
+
+def register_url_credentials(url: str | None) -> None:
+    """Register the password of a ``scheme://user:password@host`` URL as a secret."""
+    if url:
+        for match in _URL_CREDENTIALS.finditer(url):
+            register_secret_value(unquote(match.group(2)))
+            register_secret_value(match.group(2))
+
+
+def register_secret_env(name: str | None) -> None:
+    """Treat the value of environment variable ``name`` as a secret from now on.
+
+    Called for every ``api_key_env`` convsim is given, whatever the variable's name, so
+    a provider error that echoes the key back never reaches a log, a store or a report.
+    """
+    if name:
+        _named.add(name)
 
 
 def redact_secrets(text: str) -> str:
-    """Replace API keys (known key shapes and the values of ``*_API_KEY`` variables)."""
+    """Replace API keys and credentials in ``text``.
+
+    Known key shapes, the values of ``*_API_KEY``-like variables and of every variable
+    registered with :func:`register_secret_env`, and the password part of credentials in
+    URLs (``http://user:KEY@host``).
+    """
     for name, value in os.environ.items():
-        if _SECRET_ENV.search(name) and len(value) >= 8 and value in text:
+        if (name in _named or _SECRET_ENV.search(name)) and len(value) >= 8 and value in text:
             text = text.replace(value, f"[redacted {name}]")
+    for value in _values:
+        if value in text:
+            text = text.replace(value, "[redacted]")
+    text = _URL_CREDENTIALS.sub(r"\1:[redacted]@", text)
     return _KEY_PATTERNS.sub("[redacted key]", text)

@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from ..calls import redact_secrets
+
 # Settings that change how fast a run goes but not what it produces; a resumed run may
 # change them freely.
 _NOT_HASHED = {"run_id", "concurrency", "progress"}
@@ -51,8 +53,14 @@ class RunConfig(BaseModel):
     """Show a progress bar on a terminal (not hashed)."""
 
     def hashed_fields(self) -> dict[str, JsonValue]:
-        """The settings that the config hash covers."""
-        data: dict[str, JsonValue] = self.model_dump(mode="json", exclude=_NOT_HASHED)
+        """The settings that the config hash covers, secrets redacted.
+
+        An agent spec may be a URL with credentials (``http://user:KEY@host/v1``), and a
+        system prompt may quote a key: what is stored and hashed keeps neither, so a
+        rotated key does not count as a changed configuration.
+        """
+        data = json.loads(redact_secrets(self.model_dump_json(exclude=_NOT_HASHED)))
+        assert isinstance(data, dict)
         return data
 
     def config_hash(self) -> str:

@@ -1,4 +1,5 @@
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,12 @@ from convsim.agents import (
     ScriptedAgent,
     load_agent,
 )
-from convsim.calls import RetryPolicy
+from convsim.calls import ATTEMPT_TIMEOUT_S, RetryPolicy
 from convsim.errors import AgentHTTPError, AgentUnavailable, ConfigError
+from convsim.session import SessionConfig, run_session
 from convsim.testing import FakeOpenAIServer
 from convsim.trace import AssistantMessage, Conversation, UserMessage
+from convsim.users import ScriptedUser
 
 CONV = Conversation(id="c", messages=[UserMessage(content="hello")])
 TOOLS = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
@@ -142,3 +145,42 @@ def test_load_agent_specs(tmp_path: Path) -> None:
     yml.write_text("kind: python\nbogus: 1\n")
     with pytest.raises(ConfigError, match="bogus"):
         load_agent(str(yml))
+
+
+def first_request_hangs(seconds: float) -> Any:
+    """A responder whose first request stalls (a hung provider), later ones answer."""
+    seen: list[int] = []
+
+    def respond(body: dict[str, Any]) -> dict[str, Any]:
+        seen.append(1)
+        if len(seen) == 1:
+            time.sleep(seconds)
+        return {"role": "assistant", "content": "answered"}
+
+    return respond
+
+
+def test_the_default_attempt_limit_leaves_the_call_budget_room_to_retry() -> None:
+    budget = SessionConfig().call_timeout
+    assert budget is not None and budget >= 2 * ATTEMPT_TIMEOUT_S + RetryPolicy().max_delay
+    assert HttpAgent("http://127.0.0.1:9/v1").timeout == ATTEMPT_TIMEOUT_S
+    assert LiteLLMClient().timeout == ATTEMPT_TIMEOUT_S
+
+
+@pytest.mark.parametrize("kind", ["http", "litellm"])
+async def test_a_hung_attempt_is_retried_within_the_call_budget(kind: str) -> None:
+    # The defaults scaled down 100-fold: 0.45 s per attempt inside a 1.2 s budget.
+    with FakeOpenAIServer(first_request_hangs(3.0)) as server:
+        agent: Any = (
+            HttpAgent(server.url, timeout=0.45, retry=FAST)
+            if kind == "http"
+            else LiteLLMAgent(
+                "openai/m", client=LiteLLMClient(timeout=0.45, retry=FAST), api_base=server.url
+            )
+        )
+        result = await run_session(
+            agent, ScriptedUser(["hi"]), conversation_id="c", config=SessionConfig(call_timeout=1.2)
+        )
+        assert result.error is None and result.termination.counts_for_agent
+        assert result.conversation.messages[-1].content == "answered"
+        assert server.requests == 2

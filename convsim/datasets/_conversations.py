@@ -7,7 +7,7 @@ import os
 from pydantic import TypeAdapter
 
 from ..trace import Conversation
-from ._jsonl import DEFAULT_MAX_LINE_BYTES, JsonlReader, ReadReport, RejectSink
+from ._jsonl import JsonlReader, ReadReport, RejectSink
 
 ConversationAdapter: TypeAdapter[Conversation] = TypeAdapter(Conversation)
 """Validates one canonical conversation."""
@@ -17,7 +17,7 @@ def read_conversations(
     path: str | os.PathLike[str],
     *,
     rejects: RejectSink | None = None,
-    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    max_line_bytes: int | None = None,
     report: ReadReport | None = None,
 ) -> JsonlReader[Conversation]:
     """Stream the valid conversations of a canonical JSONL file (see :class:`JsonlReader`)."""

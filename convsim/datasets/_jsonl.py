@@ -25,6 +25,31 @@ T = TypeVar("T")
 DEFAULT_MAX_LINE_BYTES = 32 * 1024 * 1024
 """Lines longer than this are rejected without being held in memory whole."""
 
+LINE_LIMIT_ENV = "CONVSIM_MAX_LINE_BYTES"
+"""Environment variable that raises (or lowers) the line limit of every reader."""
+
+
+def line_limit(default: int = DEFAULT_MAX_LINE_BYTES) -> int:
+    """The line limit: ``CONVSIM_MAX_LINE_BYTES`` when set, else ``default``.
+
+    An environment variable rather than an option on each command: every command reads
+    JSONL, some through several readers, and one knob should reach them all.
+    """
+    raw = os.environ.get(LINE_LIMIT_ENV, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise TraceImportError(
+            f"{LINE_LIMIT_ENV}={raw!r} is not a number of bytes: set it to a positive "
+            "integer such as 134217728 (128 MiB)"
+        )
+    return value
+
+
 MAX_KEPT_ISSUES = 1000
 """Issues kept in a report; later ones are counted, not stored."""
 
@@ -115,6 +140,11 @@ class ReadReport:
         room = MAX_KEPT_ISSUES - len(self.notes)
         self.notes.extend(notes[: max(room, 0)])
 
+    def warn(self, issue: RecordIssue) -> None:
+        """Note something doubtful about a kept record (it stays kept, and not lossy)."""
+        if len(self.notes) < MAX_KEPT_ISSUES:
+            self.notes.append(issue)
+
     def merge(self, other: ReadReport) -> None:
         """Add another report's counts, issues and notes to this one."""
         self.read += other.read
@@ -196,7 +226,7 @@ class JsonlReader(Generic[T]):
         parse: A pydantic ``TypeAdapter``, or a function from one line's text to a record
             that raises :class:`RecordError`, ``ValidationError`` or ``ValueError``.
         rejects: Binary file that receives every rejected line verbatim.
-        max_line_bytes: Longest line accepted.
+        max_line_bytes: Longest line accepted (default: :func:`line_limit`).
         report: Report to add counts and issues to (a new one by default).
     """
 
@@ -206,7 +236,7 @@ class JsonlReader(Generic[T]):
         parse: TypeAdapter[T] | Callable[[str], T],
         *,
         rejects: RejectSink | None = None,
-        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        max_line_bytes: int | None = None,
         report: ReadReport | None = None,
     ) -> None:
         self.path = Path(path)
@@ -214,7 +244,7 @@ class JsonlReader(Generic[T]):
             parse.validate_json if isinstance(parse, TypeAdapter) else parse
         )
         self.rejects = rejects
-        self.max_line_bytes = max_line_bytes
+        self.max_line_bytes = max_line_bytes if max_line_bytes is not None else line_limit()
         self.report = report if report is not None else ReadReport(file=str(self.path))
         self.line = 0
         """Number of the line being parsed, for parsers that need it."""
@@ -239,7 +269,7 @@ class JsonlReader(Generic[T]):
                             lineno,
                             None,
                             f"line is {size:,} bytes, over the {self.max_line_bytes:,}-byte "
-                            "limit; raise it with --max-line-bytes if this record is real",
+                            f"limit; if the record is real, raise the limit with {LINE_LIMIT_ENV}",
                         )
                     )
                     continue

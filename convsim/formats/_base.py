@@ -86,7 +86,7 @@ def read_json_records(
     *,
     report: ReadReport,
     rejects: RejectSink | None = None,
-    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    max_line_bytes: int | None = None,
     regroup: Callable[[list[Any]], list[Any]] | None = None,
 ) -> Iterator[T]:
     """Yield ``convert(record, number)`` for each record of a JSON array, object or JSONL file.
@@ -100,7 +100,7 @@ def read_json_records(
     check_input_file(path)
     with open_input(path) as f:
         head = f.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
-    if head.startswith(b"["):
+    if head.startswith(b"[") and not _jsonl_of_arrays(path):
         yield from _read_array(path, convert, report=report, rejects=rejects, regroup=regroup)
         return
     single = _single_object(path, head)
@@ -156,39 +156,104 @@ def _read_array(
     pos = text.index("[") + 1
     number = 0
     records: list[Any] = []
+    # Elements that could not be read, kept until the end: if the array turns out to be
+    # one bare message list, a broken message breaks the whole conversation.
+    broken: list[tuple[int, str, str]] = []
     while True:
         pos = _skip_ws(text, pos)
         if pos >= len(text):
-            report.read += 1
-            report.reject(
-                RecordIssue(
-                    str(path),
-                    number + 1,
-                    None,
-                    "file ends inside the array; it looks truncated",
-                    in_array=True,
-                )
-            )
+            broken.append((number + 1, "file ends inside the array; it looks truncated", ""))
             break
         if text[pos] == "]":
             break
         try:
             record, pos = decoder.raw_decode(text, pos)
         except (ValueError, RecursionError) as e:
-            report.read += 1
             _, msg = describe_parse_error(e)
-            report.reject(RecordIssue(str(path), number + 1, None, msg, in_array=True))
-            if rejects is not None:
-                rejects.write(text[pos:].encode() + b"\n")
-            break
-        number += 1
-        records.append(record)
+            end = _value_end(text, pos)
+            number += 1
+            broken.append((number, msg, text[pos : end if end is not None else len(text)]))
+            if end is None:
+                break
+            pos = end
+        else:
+            number += 1
+            records.append(record)
         pos = _skip_ws(text, pos)
         if pos < len(text) and text[pos] == ",":
             pos += 1
-    if regroup is not None:
-        records = regroup(records)
-    yield from _convert_all(records, path, convert, report, rejects, in_array=True)
+    merged = regroup(records) if regroup is not None else records
+    if broken and regroup is not None and len(merged) == 1 and merged[0] is records:
+        # One conversation whose messages are the elements: a broken message makes the
+        # whole conversation unreadable, never a shorter one.
+        report.read += 1
+        first = broken[0]
+        report.reject(
+            RecordIssue(
+                str(path),
+                1,
+                f"messages.{first[0] - 1}",
+                f"{first[1]}; the whole message list is set aside",
+                in_array=True,
+            )
+        )
+        if rejects is not None:
+            rejects.write(text.encode() + b"\n")
+        return
+    for index, msg, raw in broken:
+        report.read += 1
+        report.reject(RecordIssue(str(path), index, None, msg, in_array=True))
+        if rejects is not None and raw:
+            rejects.write(raw.encode() + b"\n")
+    yield from _convert_all(merged, path, convert, report, rejects, in_array=True)
+
+
+def _value_end(text: str, pos: int) -> int | None:
+    """Where the JSON value starting at ``pos`` ends, without parsing it.
+
+    Brackets are counted and strings skipped, so a value nested too deeply for the JSON
+    parser can still be stepped over and the elements after it read. None when the text
+    ends inside the value.
+    """
+    depth = 0
+    i = pos
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+            i += 1
+            if depth == 0:
+                return i
+            continue
+        if c in "[{":
+            depth += 1
+        elif c in "]}":
+            if depth == 0:
+                return i
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        elif c == "," and depth == 0:
+            return i
+        i += 1
+    return None
+
+
+def _jsonl_of_arrays(path: Path) -> bool:
+    """Whether a file that starts with ``[`` is JSONL whose lines are arrays.
+
+    A bare message list per line reads as JSONL when its first line is one whole value
+    and more follows on later lines; otherwise the file is one JSON array.
+    """
+    with open_input(path) as f:
+        first = f.readline(DEFAULT_MAX_LINE_BYTES).decode("utf-8-sig", errors="replace")
+        more = f.read(4096).strip()
+    body = first.strip()
+    end = _value_end(body, 0)
+    return bool(more) and end is not None and end == len(body)
 
 
 def _convert_all(

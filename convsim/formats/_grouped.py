@@ -42,7 +42,7 @@ from ..datasets import (
     RejectSink,
     describe_parse_error,
 )
-from ..datasets._jsonl import MAX_KEPT_ISSUES, open_input
+from ..datasets._jsonl import MAX_KEPT_ISSUES, line_limit, open_input
 from ..trace import (
     AssistantMessage,
     Conversation,
@@ -139,12 +139,14 @@ class GroupedFormat(Protocol):
         ...
 
 
-def file_layout(path: Path, max_line_bytes: int = SPAN_MAX_LINE_BYTES) -> str:
+def file_layout(path: Path, max_line_bytes: int | None = None) -> str:
     """``"array"``, ``"object"`` (one pretty-printed JSON document) or ``"jsonl"``.
 
     Only the first line is read (up to ``max_line_bytes``), so telling JSONL apart costs
     nothing even when its lines are long.
     """
+    if max_line_bytes is None:
+        max_line_bytes = line_limit(SPAN_MAX_LINE_BYTES)
     with open_input(path) as f:
         first = f.readline(max_line_bytes).removeprefix(b"\xef\xbb\xbf")
         while first and not first.strip():
@@ -388,7 +390,7 @@ def read_grouped(
     report: ReadReport,
     rejects: RejectSink | None = None,
     keep_source: bool = False,
-    max_line_bytes: int = SPAN_MAX_LINE_BYTES,
+    max_line_bytes: int | None = None,
 ) -> Iterator[Conversation]:
     """Yield the conversations of a multi-record export, one as soon as it is complete.
 
@@ -399,8 +401,11 @@ def read_grouped(
         rejects: Receives unreadable records, unusable pieces and the records of rejected
             conversations (re-wrapped in the source format, one per line).
         keep_source: Keep the conversation's source records in ``provenance.record``.
-        max_line_bytes: Longest JSONL line accepted.
+        max_line_bytes: Longest JSONL line accepted (default: ``CONVSIM_MAX_LINE_BYTES``
+            when set, else :data:`SPAN_MAX_LINE_BYTES`).
     """
+    if max_line_bytes is None:
+        max_line_bytes = line_limit(SPAN_MAX_LINE_BYTES)
     name = str(path)
     in_array = file_layout(path, max_line_bytes) == "array"
     index = _Index()

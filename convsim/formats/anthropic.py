@@ -333,6 +333,14 @@ def _assistant(
     interleaved = False
     for k, block in enumerate(blocks):
         b = expect_dict(block, f"{where}.content.{k}")
+        if b.get("type") == "tool_result":
+            # Kept as a note it would leave its tool_use unanswered; it is a malformed
+            # record, not a lossy one.
+            raise RecordError(
+                f"{where}.content.{k}",
+                "a tool_result block in an assistant message; tool results come from the "
+                "user role in the Messages API",
+            )
         if b.get("type") == "tool_use" and set(b) <= _BLOCK_KEYS["tool_use"]:
             call_id, name, args = b.get("id"), b.get("name"), b.get("input")
             if not isinstance(call_id, str) or not call_id:

@@ -183,7 +183,9 @@ def test_long_lines_are_streamed_to_rejects(tmp_path: Path) -> None:
     assert rejects == (long_line + b"\n") * 2
 
 
-def test_fifty_megabyte_line_is_rejected_under_the_default_limit(tmp_path: Path) -> None:
+def test_fifty_megabyte_line_is_rejected_under_the_default_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     huge = line("huge", "z" * 50_000_000) + b"\n"
     assert len(huge) > DEFAULT_MAX_LINE_BYTES
     path = tmp_path / "huge.jsonl"
@@ -200,8 +202,14 @@ def test_fifty_megabyte_line_is_rejected_under_the_default_limit(tmp_path: Path)
     assert issue.message.startswith(
         f"line is {len(huge):,} bytes, over the {DEFAULT_MAX_LINE_BYTES:,}-byte limit"
     )
-    assert "--max-line-bytes" in issue.message
+    assert issue.message.endswith("raise the limit with CONVSIM_MAX_LINE_BYTES")
     assert rejects_path.read_bytes() == huge
+    # The knob the message names exists and works.
+    monkeypatch.setenv("CONVSIM_MAX_LINE_BYTES", str(128 << 20))
+    assert [c.id for c in read_conversations(path)] == ["before", "huge", "after"]
+    monkeypatch.setenv("CONVSIM_MAX_LINE_BYTES", "lots")
+    with pytest.raises(TraceImportError, match="CONVSIM_MAX_LINE_BYTES='lots' is not a number"):
+        list(read_conversations(path))
 
 
 def test_gzip_input_is_read_transparently(tmp_path: Path) -> None:

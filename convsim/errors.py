@@ -14,7 +14,8 @@ The tree::
     │   └── ProviderUnavailable(+InfrastructureFailure)
     ├── InfrastructureFailure                       mixin: a provider stayed unavailable
     └── StoreError                                  the SQLite store
-        └── ResumeMismatch                          --resume with a changed run config
+        ├── ResumeMismatch                          --resume with a changed run config
+        └── RunBusy                                 another process is running the run
 
 Only configuration errors abort a run. Failures inside one conversation are recorded as
 data (a termination reason, a score failure), never raised past the runner.
@@ -87,3 +88,7 @@ class StoreError(ConvsimError):
 
 class ResumeMismatch(StoreError):
     """``--resume`` was asked for a run whose stored config differs from the current one."""
+
+
+class RunBusy(StoreError):
+    """Another live process is running the run this one was asked to run or resume."""

@@ -13,7 +13,16 @@ from datetime import UTC, datetime
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from ..store import ConversationResult, ErrorInfo, RunRecord, SQLiteStore, StoreItem, store_writer
+from ..calls import redact_secrets
+from ..store import (
+    HEARTBEAT_S,
+    ConversationResult,
+    ErrorInfo,
+    RunRecord,
+    SQLiteStore,
+    StoreItem,
+    store_writer,
+)
 from ..trace import Conversation, Provenance, Usage, add_usage
 from ._config import RunConfig, WorkUnit
 from ._progress import Progress
@@ -66,13 +75,28 @@ async def run_units(
         kind=config.kind,
         config_hash=config.config_hash(),
         config=config.hashed_fields(),
-        agent_spec=config.agent,
+        # A URL spec may carry credentials (http://user:KEY@host/v1): never stored.
+        agent_spec=redact_secrets(config.agent),
         dataset=dataset or config.source,
         dataset_version=config.source_hash or None,
         git_sha=git_sha(),
         started_at=datetime.now(UTC),
     )
     done = store.start_run(record, resume=resume)
+    store.acquire_run(config.run_id)
+    try:
+        return await _run_todo(config, units, done, execute, store)
+    finally:
+        store.release_run(config.run_id)
+
+
+async def _run_todo(
+    config: RunConfig,
+    units: Sequence[WorkUnit],
+    done: set[tuple[str, int]],
+    execute: Execute,
+    store: SQLiteStore,
+) -> RunSummary:
     todo = [u for u in units if (u.case_id, u.trial) not in done]
     summary = RunSummary(
         run_id=config.run_id, planned=len(units), skipped=len(units) - len(todo), completed=0
@@ -97,13 +121,21 @@ async def run_units(
                 result.termination, sum(u.cost_usd or 0.0 for u in result.usage.values())
             )
 
+    async def heartbeat() -> None:
+        while True:
+            await anyio.sleep(HEARTBEAT_S)
+            await anyio.to_thread.run_sync(store.renew_run, config.run_id)
+
     with progress:
-        async with store_writer(store) as send, anyio.create_task_group() as tg:
-            for unit in todo:
-                # Back-pressure before spawning: at most `concurrency` tasks exist at once,
-                # so memory stays flat however many units are planned.
-                await slots.acquire()
-                tg.start_soon(one, unit, send.clone())
+        async with anyio.create_task_group() as beats:
+            beats.start_soon(heartbeat)
+            async with store_writer(store) as send, anyio.create_task_group() as tg:
+                for unit in todo:
+                    # Back-pressure before spawning: at most `concurrency` tasks exist at
+                    # once, so memory stays flat however many units are planned.
+                    await slots.acquire()
+                    tg.start_soon(one, unit, send.clone())
+            beats.cancel_scope.cancel()
     store.finish_run(config.run_id)
     summary.terminations = dict(terminations)
     summary.wall_s = time.perf_counter() - started
@@ -140,7 +172,7 @@ async def _execute_safely(execute: Execute, unit: WorkUnit, run_id: str) -> Conv
             termination="infrastructure_error",
             error=ErrorInfo(
                 type=type(e).__name__,
-                message=f"{e}\n{''.join(traceback.format_exception(e))[-2000:]}",
+                message=redact_secrets(f"{e}\n{''.join(traceback.format_exception(e))[-2000:]}"),
             ),
             conversation=Conversation(
                 id=f"{unit.case_id}#{unit.trial}",

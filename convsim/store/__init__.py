@@ -3,6 +3,8 @@
 from ._records import ConversationResult, ErrorInfo, RunKind, RunRecord
 from ._sqlite import (
     DEFAULT_STORE_PATH,
+    HEARTBEAT_S,
+    LEASE_TTL_S,
     MIGRATIONS,
     ReviewStatus,
     SQLiteStore,
@@ -14,6 +16,8 @@ from ._writer import store_writer
 
 __all__ = [
     "DEFAULT_STORE_PATH",
+    "HEARTBEAT_S",
+    "LEASE_TTL_S",
     "MIGRATIONS",
     "ConversationResult",
     "ErrorInfo",

@@ -10,7 +10,10 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import socket
 import sqlite3
+import time
+import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from ..errors import ResumeMismatch, StoreError
+from .._files import atomic_output
+from ..errors import ResumeMismatch, RunBusy, StoreError
 from ..trace import Conversation, Score, ScoreFailure
 from ._records import ConversationResult, RunRecord
 
@@ -111,11 +115,33 @@ _M002_ANCHORS = """
         );
 """
 
+# Who is running a run right now, so a second process resuming it is refused instead
+# of repeating the first one's work (and its model costs).
+_M003_LEASES = """
+        CREATE TABLE run_leases (
+            run_id TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            heartbeat_at REAL NOT NULL
+        );
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_initial", _M001_INITIAL),
     ("m002_anchors", _M002_ANCHORS),
+    ("m003_run_leases", _M003_LEASES),
 ]
 """Schema migrations (name, SQL), applied in order, each exactly once, recorded by name."""
+
+
+LEASE_TTL_S = 60.0
+"""A run's lease lapses when its holder has not been heard from for this long (a holder
+on another host, or one whose process id was reused); a holder on this host whose
+process is gone loses it at once."""
+
+HEARTBEAT_S = 10.0
+"""How often a running run renews its lease."""
 
 
 def _now() -> str:
@@ -138,6 +164,7 @@ class SQLiteStore:
         if self.path.is_dir():
             raise StoreError(f"{self.path}: is a directory; give the store a file name")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         try:
             # The writer runs its batches in a worker thread; it is the only user of the
             # connection at any moment, so sharing it across threads is safe.
@@ -145,11 +172,23 @@ class SQLiteStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=5000")
+            self._check()
             self._migrate()
         except sqlite3.DatabaseError as e:
             raise StoreError(
                 f"{self.path}: cannot open the store ({e}); is it a convsim store?"
             ) from e
+
+    def _check(self) -> None:
+        """Refuse a damaged store at open, before any write can make it worse."""
+        problems = [r[0] for r in self.db.execute("PRAGMA quick_check(5)")]
+        if problems != ["ok"]:
+            self.db.close()
+            raise StoreError(
+                f"{self.path}: the store is damaged ({'; '.join(problems)}). Nothing was "
+                "written to it. Restore it from a backup, or salvage what can be read: "
+                f"sqlite3 {self.path} .recover | sqlite3 recovered.db"
+            )
 
     def close(self) -> None:
         """Close the database connection."""
@@ -220,6 +259,49 @@ class SQLiteStore:
             )
         return self.completed_keys(run.run_id)
 
+    def acquire_run(self, run_id: str) -> None:
+        """Take the lease on a run for this store connection (its process).
+
+        Raises:
+            RunBusy: another live process holds it; it names the process.
+        """
+        host = socket.gethostname()
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.db.execute(
+                "SELECT owner, host, pid, heartbeat_at FROM run_leases WHERE run_id = ?",
+                (run_id,),
+            ).fetchone()
+            if row is not None and row[0] != self.owner and _alive(row[1], row[2], row[3]):
+                age = time.time() - row[3]
+                raise RunBusy(
+                    f"run {run_id!r} is being run by another process (pid {row[2]} on "
+                    f"{row[1]}, last heard from {age:.0f}s ago); wait for it to finish "
+                    "or stop it: running it here too would repeat its work"
+                )
+            self.db.execute(
+                "INSERT OR REPLACE INTO run_leases VALUES (?, ?, ?, ?, ?)",
+                (run_id, self.owner, host, os.getpid(), time.time()),
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+
+    def renew_run(self, run_id: str) -> None:
+        """Renew this connection's lease on a run (see :data:`HEARTBEAT_S`)."""
+        self.db.execute(
+            "UPDATE run_leases SET heartbeat_at = ? WHERE run_id = ? AND owner = ?",
+            (time.time(), run_id, self.owner),
+        )
+
+    def release_run(self, run_id: str) -> None:
+        """Give up this connection's lease on a run, if it holds it."""
+        self.db.execute(
+            "DELETE FROM run_leases WHERE run_id = ? AND owner = ?", (run_id, self.owner)
+        )
+
     def finish_run(self, run_id: str) -> None:
         """Mark a run finished."""
         row = self.db.execute("SELECT record FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -255,14 +337,21 @@ class SQLiteStore:
         A result whose (run, case, trial) is already stored is ignored, so a resumed run
         can never duplicate one; a re-graded score replaces the old one.
         """
-        self.db.execute("BEGIN IMMEDIATE")
         try:
-            for item in items:
-                self._write_one(item)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for item in items:
+                    self._write_one(item)
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as e:
+            raise StoreError(
+                f"{self.path}: cannot write the store ({e}); what was committed before is "
+                "kept, and a run resumes with --resume once the cause is fixed"
+            ) from e
 
     def _write_one(self, item: StoreItem) -> None:
         if isinstance(item, ConversationResult):
@@ -445,11 +534,26 @@ class SQLiteStore:
             sql, args = _filtered(f"SELECT record FROM {table}", run_id, window)
             sql += " ORDER BY id"
         n = 0
-        with Path(path).open("w", encoding="utf-8") as f:
+        with atomic_output(Path(path)) as f:
             for (record,) in self.db.execute(sql, args):
                 f.write(record + "\n")
                 n += 1
         return n
+
+
+def _alive(host: str, pid: int, heartbeat_at: float) -> bool:
+    """Whether a lease holder is still running."""
+    if time.time() - heartbeat_at > LEASE_TTL_S:
+        return False
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _filtered(sql: str, run_id: str | None, window: str | None) -> tuple[str, list[str]]:

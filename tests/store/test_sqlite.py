@@ -40,11 +40,11 @@ def _result(case: str, trial: int, run_id: str = "r1") -> ConversationResult:
 def test_wal_mode_and_named_migrations(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     with SQLiteStore(path) as store:
-        assert store.applied_migrations() == ["m001_initial", "m002_anchors"]
+        assert store.applied_migrations() == ["m001_initial", "m002_anchors", "m003_run_leases"]
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     # Re-opening applies nothing twice.
     with SQLiteStore(path) as store:
-        assert store.applied_migrations() == ["m001_initial", "m002_anchors"]
+        assert store.applied_migrations() == ["m001_initial", "m002_anchors", "m003_run_leases"]
 
 
 def test_a_store_of_the_first_schema_is_upgraded_with_its_scores(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ def test_a_store_of_the_first_schema_is_upgraded_with_its_scores(tmp_path: Path)
     )
     old.close()
     with SQLiteStore(path) as store:
-        assert store.applied_migrations() == ["m001_initial", "m002_anchors"]
+        assert store.applied_migrations() == ["m001_initial", "m002_anchors", "m003_run_leases"]
         assert [x.value for x in store.scores(window="w1")] == [4.0]
 
 

@@ -150,6 +150,57 @@ def test_corrected_rates_use_the_unlabelled_and_name_unmatched_labels(
     assert "did you mean rubric.goal_completion?" in text
 
 
+def test_a_labels_file_without_labels_is_refused_before_any_judging(
+    traces: Path, tmp_path: Path
+) -> None:
+    goal = str(ROOT / "rubrics" / "goal_completion.yaml")
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_text('{"hello": 1}\nnot json\n')
+    out = tmp_path / "scores.jsonl"
+    code, _, err = run(
+        "grade", str(traces), "--rubrics", goal, "--out", str(out), "--labels", str(garbage)
+    )
+    assert code == 2
+    assert f"{garbage}: no human labels (2 lines read, 2 not score lines" in err
+    assert f"first problem: {garbage}:1:" in err and "Traceback" not in err
+    assert not out.exists()  # refused before the judges ran
+    # Model scores only: still no human label.
+    judged = tmp_path / "judged.jsonl"
+    write_jsonl(
+        judged,
+        [
+            Score(
+                conversation_id="c",
+                name="rubric.goal_completion",
+                value=True,
+                kind="binary",
+                source="model",
+            )
+        ],
+    )
+    code, _, err = run(
+        "grade", str(traces), "--rubrics", goal, "--out", str(out), "--labels", str(judged)
+    )
+    assert code == 2 and "0 not score lines, 1 scores without source: human" in err
+    # One good label among garbage: calibration runs and says what it ignored.
+    mixed = tmp_path / "mixed.jsonl"
+    label = Score(
+        conversation_id="c",
+        name="rubric.goal_completion",
+        value=True,
+        kind="binary",
+        source="human",
+    )
+    mixed.write_text("garbage\n" + label.model_dump_json() + "\n")
+    code, stdout, _ = run(
+        "grade", str(traces), "--rubrics", goal, "--out", str(out), "--labels", str(mixed),
+        "--json", "-",
+    )  # fmt: skip
+    assert code == 0
+    (note,) = json.loads(stdout)["label_notes"]
+    assert note.startswith(f"1 of 2 lines of {mixed} are not score lines and were ignored")
+
+
 def test_checks_file_and_failures(traces: Path, tmp_path: Path) -> None:
     checks = tmp_path / "checks.yaml"
     checks.write_text(

@@ -210,3 +210,29 @@ def test_online_corrects_the_judges_window_rate_with_labels(week: Path, tmp_path
     )
     assert len({s.inclusion_prob for s in sample}) > 1
     assert cal["ppi"]["estimate"] == pytest.approx(judge_part + rectifier)
+
+
+def test_bad_lines_are_reported_and_set_aside_and_an_empty_window_refused(
+    week: Path, tmp_path: Path
+) -> None:
+    lines = week.read_text().splitlines(keepends=True)
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text("".join(lines[:5]) + '{"id": "broken"\n' + "".join(lines[5:10]))
+    store, rejects = tmp_path / "s.db", tmp_path / "rejects.jsonl"
+    policy = str(ROOT / "examples" / "sampling.yaml")
+    base = ["online", "--policy", policy, "--window", "w1", "--store", str(store)]
+    r = CliRunner().invoke(cli, [*base, str(mixed), "--rejects", str(rejects), "--json", "-"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["input"] == {"read": 11, "rejected": 1, "rejects": str(rejects)}
+    assert summary["conversations"] == 10
+    assert f"{mixed}:6: Invalid JSON: EOF while parsing" in r.stderr
+    assert rejects.read_text() == '{"id": "broken"\n'
+    # Nothing valid at all: refused before the store is touched.
+    before = store.read_bytes()
+    binary = tmp_path / "binary.jsonl"
+    binary.write_bytes(bytes(range(256)) * 4)
+    r = CliRunner().invoke(cli, [*base[:-2], "--store", str(store), str(binary)])
+    assert r.exit_code == 2
+    assert f"{binary}: no conversations to grade (5 lines read, 5 rejected)" in r.stderr
+    assert store.read_bytes() == before

@@ -16,11 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .._imports import load_object
 from .._llm import ModelClient
+from .._yaml import read_yaml
+from ..calls import ATTEMPT_TIMEOUT_S
 from ..errors import ConfigError
 from ._base import Agent
 from .function import FunctionAgent
@@ -51,8 +52,8 @@ class AgentFile(BaseModel):
     """Endpoint override for ``litellm``."""
     api_key_env: str | None = None
     """Environment variable holding the API key (the key itself never goes in a file)."""
-    timeout: float = Field(default=60.0, gt=0)
-    """Seconds per call for ``http``."""
+    timeout: float = Field(default=ATTEMPT_TIMEOUT_S, gt=0)
+    """Seconds per attempt for ``http`` (retried within the run's --call-timeout budget)."""
 
 
 def load_agent(
@@ -80,6 +81,44 @@ def load_agent(
     return _from_python(spec, system_prompt)
 
 
+def agent_files(spec: str) -> list[Path]:
+    """The files an agent SPEC is built from, so that no command writes over them.
+
+    A Python file (``file.py:function``), or an agent YAML with the prompt file and
+    Python file it names. A YAML that cannot be read yields only itself: building the
+    agent reports what is wrong with it.
+    """
+    if spec.startswith(("http://", "https://", "litellm:")):
+        return []
+    if spec.endswith((".yaml", ".yml")):
+        path = Path(spec)
+        files = [path]
+        try:
+            f = AgentFile.model_validate(read_yaml(path, "agent"))
+        except (ConfigError, ValidationError, OSError):
+            return files
+        if f.system_prompt_file:
+            files.append(path.parent / f.system_prompt_file)
+        if f.target and ".py:" in f.target:
+            target = Path(f.target.split(":")[0])
+            files.append(target if target.is_absolute() else path.parent / target)
+        return files
+    if ".py:" in spec:
+        return [Path(spec.rsplit(":", 1)[0])]
+    return []
+
+
+def _read_text(path: Path, where: str) -> str:
+    try:
+        if path.is_dir():
+            raise ConfigError(f"{where}: {path} is a directory; give the prompt's file")
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such file {path}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: {path} is not UTF-8 text") from None
+
+
 def _client(factory: Callable[[], ModelClient] | None) -> ModelClient:
     if factory is None:
         from .._llm import LiteLLMClient
@@ -91,12 +130,7 @@ def _client(factory: Callable[[], ModelClient] | None) -> ModelClient:
 def _from_file(
     path: Path, client_factory: Callable[[], ModelClient] | None, system_prompt: str | None
 ) -> Agent:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such agent file") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    data = read_yaml(path, "agent")
     try:
         f = AgentFile.model_validate(data)
     except ValidationError as e:
@@ -105,7 +139,7 @@ def _from_file(
         raise ConfigError(f"{path}: {loc}: {first['msg']}") from None
     prompt = system_prompt or f.system_prompt
     if f.system_prompt_file:
-        prompt = (path.parent / f.system_prompt_file).read_text(encoding="utf-8")
+        prompt = _read_text(path.parent / f.system_prompt_file, f"{path}: system_prompt_file")
     if f.kind == "http":
         if not f.url:
             raise ConfigError(f"{path}: url: an http agent needs a url")

@@ -6,11 +6,13 @@ functions, so ``convsim --help`` stays fast.
 
 from __future__ import annotations
 
+import sqlite3
+
 import click
 
 from .._version import __version__
 from ..errors import ConvsimError
-from ._common import UsageFailure
+from ._common import UsageFailure, os_error_line
 from .compare import compare_cmd
 from .demo import demo_cmd
 from .drift import drift_cmd
@@ -26,13 +28,52 @@ from .stats import stats_cmd
 
 
 class _Group(click.Group):
-    """Turns convsim's own errors into one-line messages with exit code 2."""
+    """Turns convsim's own errors, and what the system says of a path, into one line.
+
+    Configuration errors and file-system errors on the paths a user gave (a folder where
+    a file belongs, a read-only folder, a full disk, a file that is not UTF-8 text) exit
+    with code 2 and one line naming the path; Ctrl-C exits 130, as shells expect.
+    """
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except ConvsimError as e:
-            raise UsageFailure(str(e)) from None
+        except BaseExceptionGroup as group:
+            # A task group (the run's workers, the store's writer) wraps what failed in
+            # it; the user's error inside is reported like any other.
+            raise _user_error(_first_leaf(group)) or group from None
+        except (
+            ConvsimError,
+            OSError,
+            sqlite3.OperationalError,
+            UnicodeDecodeError,
+            KeyboardInterrupt,
+        ) as e:
+            raise _user_error(e) or e from None
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _user_error(e: BaseException) -> BaseException | None:
+    """The one-line failure a user error becomes, or None for a bug (keep its traceback)."""
+    if isinstance(e, ConvsimError):
+        return UsageFailure(str(e))
+    if isinstance(e, OSError):
+        return UsageFailure(os_error_line(e))
+    if isinstance(e, sqlite3.OperationalError):
+        return UsageFailure(
+            f"the store could not be written ({e}); what was committed before is kept, and a "
+            "run resumes with --resume once the cause (a full disk?) is fixed"
+        )
+    if isinstance(e, UnicodeDecodeError):
+        return UsageFailure(f"a file is not UTF-8 text ({e.reason} at byte {e.start})")
+    if isinstance(e, KeyboardInterrupt):
+        click.echo("interrupted; finished work is kept (resume runs with --resume)", err=True)
+        return SystemExit(130)
+    return None
 
 
 @click.group(

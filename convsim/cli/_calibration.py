@@ -3,12 +3,47 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
+from ..trace import Score
+
+
+@dataclass(frozen=True, slots=True)
+class Labels:
+    """The human labels of a ``--labels`` file, read before any judging is paid for."""
+
+    file: Path
+    scores: list[Score]
+    read: int
+    rejected: int
+    first_issue: str | None
+
+
+def read_labels(path: Path) -> Labels:
+    """Read a ``--labels`` file; one without a single human label is a usage error."""
+    from ..datasets import ReadReport
+    from ..grade import read_scores
+
+    report = ReadReport(file=str(path))
+    scores = list(read_scores(path, report=report))
+    first = str(report.issues[0]) if report.issues else None
+    if not any(s.source == "human" for s in scores):
+        # A labels file that yields nothing would otherwise pass as "no calibration".
+        raise ConfigError(
+            f"{path}: no human labels ({report.read} lines read, {report.rejected} not "
+            f"score lines, {len(scores)} scores without source: human)"
+            + (f"; first problem: {first}" if first else "")
+            + ". Give score lines with source: human, named like the judge's scores "
+            "(see docs/personas-and-rubrics.md)"
+        )
+    return Labels(path, scores, report.read, report.rejected, first)
+
 
 def calibration_block(
-    scores: Path | Iterable[Any], labels_file: Path, strata: str | None
+    scores: Path | Iterable[Score], labels: Labels, strata: str | None
 ) -> dict[str, Any]:
     """Each judge's agreement with the human labels and its corrected rates, as JSON.
 
@@ -22,11 +57,10 @@ def calibration_block(
     from ..stats import calibrate, judge_rates
 
     judged = list(read_scores(scores)) if isinstance(scores, Path) else list(scores)
-    labels = list(read_scores(labels_file))
-    rates, unmatched = judge_rates(judged, labels, strata=strata)
+    rates, unmatched = judge_rates(judged, labels.scores, strata=strata)
     by_key = {(r.name, r.judge_model): r for r in rates}
     judges: dict[str, Any] = {}
-    for r in calibrate(judged, labels):
+    for r in calibrate(judged, labels.scores):
         entry: dict[str, Any] = {
             "judge_model": r.judge_model,
             "calibrated": r.calibrated,
@@ -58,7 +92,12 @@ def calibration_block(
                 )
         judges[r.name] = entry
     notes = []
-    probs = {s.inclusion_prob for s in labels if s.source == "human" and s.inclusion_prob}
+    if labels.rejected:
+        notes.append(
+            f"{labels.rejected} of {labels.read} lines of {labels.file} are not score lines "
+            f"and were ignored (first: {labels.first_issue})"
+        )
+    probs = {s.inclusion_prob for s in labels.scores if s.source == "human" and s.inclusion_prob}
     if len(probs) > 1 and strata is None:
         notes.append(
             f"the labels carry {len(probs)} different inclusion probabilities: if they were "

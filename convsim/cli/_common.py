@@ -44,38 +44,71 @@ class UsageFailure(click.ClickException):
 
 
 def write_json(target: str, payload: Any) -> None:
-    """Write ``payload`` as JSON to a file, or to stdout when ``target`` is ``-``."""
+    """Write ``payload`` as JSON to a file (replaced in one step), or to stdout for ``-``."""
     text = json.dumps(payload, indent=2, ensure_ascii=False, default=str)
     if target == "-":
         sys.stdout.write(text + "\n")
         return
-    Path(target).write_text(text + "\n", encoding="utf-8")
+    from ._paths import output_file, write_text_atomically
+
+    write_text_atomically(output_file(Path(target), "JSON summary"), text + "\n")
+
+
+def os_error_line(e: OSError) -> str:
+    """One line for a file-system error: the path, and what the system said of it."""
+    import errno
+
+    where = f"{e.filename}: " if e.filename else ""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return (
+            f"{where}no space left to write (disk full or file too large); the previous "
+            "outputs are unchanged, and a run resumes with --resume once there is room"
+        )
+    if isinstance(e, IsADirectoryError):
+        return f"{where}is a directory; give a file"
+    if isinstance(e, NotADirectoryError):
+        return f"{where}a part of this path is a file, not a folder"
+    if isinstance(e, PermissionError):
+        return f"{where}permission denied"
+    if isinstance(e, FileNotFoundError):
+        return f"{where}no such file or folder"
+    return f"{where}{e.strerror or e}"
 
 
 class LazyFile:
-    """A binary file opened on first write, so an empty rejects file is never created."""
+    """A binary output opened on first write, so an empty rejects file is never created.
+
+    It is written to a temporary file beside it and renamed into place by
+    :meth:`close`; :meth:`discard` (after a failure) removes the temporary file and
+    leaves any earlier file of that name as it was.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         self._f: Any = None
         self.written = 0
 
     def write(self, data: bytes, /) -> int:
         """Write raw bytes, opening the file first if needed."""
         if self._f is None:
-            self._f = self.path.open("wb")
+            self._f = self._tmp.open("wb")
         self.written += 1
         return int(self._f.write(data))
 
     def close(self) -> None:
-        """Close the file if it was opened."""
+        """Finish the file: put it in place if anything was written."""
         if self._f is not None:
             self._f.close()
+            self._f = None
+            os.replace(self._tmp, self.path)
 
-
-def replace_atomically(tmp: Path, target: Path) -> None:
-    """Move a finished temporary file over ``target`` in one step."""
-    os.replace(tmp, target)
+    def discard(self) -> None:
+        """Drop what was written; an earlier file of this name stays as it was."""
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+        self._tmp.unlink(missing_ok=True)
 
 
 class EndpointClient:

@@ -123,6 +123,20 @@ def compare_cmd(
         raise UsageFailure("--json - and --markdown - both want stdout; write one to a file")
     from rich.console import Console
 
+    from ._paths import check_paths, write_text_atomically
+
+    inputs: dict[str, Path | None] = {
+        "candidate scores": scores_candidate,
+        "baseline scores": scores_baseline,
+    }
+    for what, ref in (("candidate results", candidate), ("baseline results", baseline)):
+        if Path(ref).is_file():
+            inputs[what] = Path(ref)
+    check_paths(
+        inputs=inputs,
+        outputs={"JSON report": json_out, "Markdown summary": markdown_out, "JUnit XML": junit_out},
+        store=store_path,
+    )
     from ..errors import ConvsimError
     from ..gate import compare_runs, render_junit, render_markdown, render_terminal
 
@@ -151,9 +165,9 @@ def compare_cmd(
         if markdown_out == "-":
             sys.stdout.write(text)
         else:
-            Path(markdown_out).write_text(text, encoding="utf-8")
+            write_text_atomically(Path(markdown_out), text)
     if junit_out:
-        junit_out.write_text(render_junit(report), encoding="utf-8")
+        write_text_atomically(junit_out, render_junit(report))
     to_stderr = "-" in (json_out, markdown_out)
     render_terminal(report, Console(stderr=to_stderr, width=None if sys.stdout.isatty() else 120))
     click.get_current_context().exit(report.exit_code)

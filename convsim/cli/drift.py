@@ -93,7 +93,19 @@ def drift_cmd(
     """
     from ..reports.drift import drift_html
     from ..stats.drift import Window, compare_windows, min_effects_from_rubrics
+    from ._paths import check_paths, write_text_atomically
 
+    files = {
+        what: Path(ref)
+        for what, ref in (("baseline scores", baseline), ("current scores", current))
+        if Path(ref).exists() or Path(ref).suffix in (".jsonl", ".json", ".gz")
+    }
+    check_paths(
+        inputs={**files, "anchor scores": anchor},
+        trees={"rubrics": rubrics},
+        outputs={"JSON report": json_out, "HTML report": html_out, "Markdown report": md_out},
+        store=store_path,
+    )
     effects: dict[str, float] = {}
     if rubrics is not None:
         from ..graders import load_rubrics
@@ -130,9 +142,9 @@ def drift_cmd(
     if json_out:
         write_json(json_out, report.to_dict())
     if html_out:
-        html_out.write_text(drift_html(report), encoding="utf-8")
+        write_text_atomically(html_out, drift_html(report))
     if md_out:
-        md_out.write_text(report.to_markdown(), encoding="utf-8")
+        write_text_atomically(md_out, report.to_markdown())
     if json_out != "-":
         _print(report)
     if fail_on_alarm and report.alarms:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._common import UsageFailure, replace_atomically
+from ._common import UsageFailure
 
 EXPORT_FORMATS = ("openai", "anthropic", "otel")
 SHOWN_ISSUES = 20
@@ -33,31 +33,31 @@ def export_cmd(format: str, input: Path, out: Path) -> None:
 
     from ..datasets import read_conversations
     from ..formats import EXPORTERS, to_anthropic_record
+    from ._paths import atomic_output, check_paths
 
-    if out.is_dir():
-        raise UsageFailure(f"--out {out}: is a directory; give a file name")
+    check_paths(inputs={"conversations": input}, outputs={"export": out})
     reader = read_conversations(input)
-    tmp = out.with_name(out.name + ".partial")
     written = 0
     lossy = 0
     losses: list[str] = []
-    try:
-        with tmp.open("w", encoding="utf-8") as f:
-            for conv in reader:
-                if format == "anthropic":
-                    lost: list[str] = []
-                    record = to_anthropic_record(conv, lost=lost)
-                    if lost:
-                        lossy += 1
-                        losses.extend(f"{conv.id}: {item}" for item in lost[:3])
-                else:
-                    record = EXPORTERS[format](conv)
-                f.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
-                f.write("\n")
-                written += 1
-        replace_atomically(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_output(out) as f:
+        for conv in reader:
+            if format == "anthropic":
+                lost: list[str] = []
+                record = to_anthropic_record(conv, lost=lost)
+                if lost:
+                    lossy += 1
+                    losses.extend(f"{conv.id}: {item}" for item in lost[:3])
+            else:
+                record = EXPORTERS[format](conv)
+            f.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+            f.write("\n")
+            written += 1
+        if written == 0:
+            # Raised before the rename: an earlier export of this name stays as it was.
+            for issue in reader.report.issues[:SHOWN_ISSUES]:
+                click.echo(str(issue), err=True)
+            raise UsageFailure("nothing exported: no readable conversation in the input")
     report = reader.report
     for issue in report.issues[:SHOWN_ISSUES]:
         click.echo(str(issue), err=True)
@@ -67,5 +67,3 @@ def export_cmd(format: str, input: Path, out: Path) -> None:
     if lossy:
         summary += f" ({lossy} conversations lost fields {format} cannot carry)"
     click.echo(summary, err=True)
-    if written == 0:
-        raise UsageFailure("nothing exported: no readable conversation in the input")

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._calibration import calibration_block, print_calibration
+from ._calibration import calibration_block, print_calibration, read_labels
 from ._common import EndpointClient, LazyFile, UsageFailure, write_json
 
 
@@ -88,7 +88,19 @@ def grade_cmd(
 
     from ..grade import build_graders, grade_conversations, load_checks, read_gradable
     from ..trace import ScoreFailure
+    from ._paths import atomic_output, check_paths
 
+    side = {
+        "rejects file": out.with_name(out.name + ".rejects.jsonl"),
+        "failures file": out.with_name(out.name + ".failures.jsonl"),
+    }
+    check_paths(
+        inputs={"conversations": input_path, "labels": labels, "checks": checks},
+        trees={"rubrics": rubrics},
+        outputs={"scores": out, **side, "JSON summary": json_out},
+        store=cache_path if rubrics is not None and judge_model else None,
+    )
+    human = read_labels(labels) if labels else None
     client: Any = None
     model = judge_model or "offline-rules"
     if rubrics is not None:
@@ -109,10 +121,10 @@ def grade_cmd(
         samples=samples,
         redact_pii=redact_pii,
     )
-    rejects = LazyFile(out.with_name(out.name + ".rejects.jsonl"))
-    failures = LazyFile(out.with_name(out.name + ".failures.jsonl"))
+    rejects = LazyFile(side["rejects file"])
+    failures = LazyFile(side["failures file"])
     reader = read_gradable(input_path, rejects=rejects)
-    with out.open("w", encoding="utf-8") as f:
+    with atomic_output(out) as f:
 
         def write(item: Any) -> None:
             line = item.model_dump_json(exclude_none=True) + "\n"
@@ -125,14 +137,20 @@ def grade_cmd(
             summary = anyio.run(
                 lambda: grade_conversations(reader, graders, write=write, concurrency=concurrency)
             )
-        finally:
-            rejects.close()
-            failures.close()
-    for issue in reader.report.issues[:20]:
-        click.echo(str(issue), err=True)
-    if reader.report.kept == 0:
-        raise UsageFailure(f"{input_path}: no gradable conversations (read {reader.report.read})")
-    block = calibration_block(out, labels, label_strata) if labels else None
+        except BaseException:
+            rejects.discard()
+            failures.discard()
+            raise
+        rejects.close()
+        failures.close()
+        for issue in reader.report.issues[:20]:
+            click.echo(str(issue), err=True)
+        if reader.report.kept == 0:
+            # Raised inside the block: an earlier scores file stays as it was.
+            raise UsageFailure(
+                f"{input_path}: no gradable conversations (read {reader.report.read})"
+            )
+    block = calibration_block(out, human, label_strata) if human else None
     report: dict[str, Any] = {
         "input": str(input_path),
         "read": reader.report.read,

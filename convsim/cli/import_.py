@@ -80,15 +80,22 @@ def import_cmd(
 ) -> None:
     """Convert traces in FORMAT into canonical JSONL (see ``HELP`` for the full text)."""
     from ..formats import IMPORTERS, import_files
+    from ._paths import check_paths
 
     reject_path = rejects or out.with_name(out.name + ".rejects.jsonl")
+    check_paths(
+        inputs={f"{format} input ({i + 1})": p for i, p in enumerate(paths)},
+        outputs={"canonical JSONL": out, "rejects file": reject_path, "JSON report": json_out},
+    )
     sink = LazyFile(reject_path)
     try:
         report = import_files(
             IMPORTERS[format], list(paths), out, rejects=sink, keep_source=keep_source
         )
-    finally:
-        sink.close()
+    except BaseException:
+        sink.discard()
+        raise
+    sink.close()
     for issue in report.issues[:SHOWN_ISSUES]:
         click.echo(str(issue), err=True)
     if report.rejected > SHOWN_ISSUES:

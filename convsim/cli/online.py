@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ._common import EndpointClient, UsageFailure, store_option, write_json
+from ._calibration import calibration_block, print_calibration, read_labels
+from ._common import EndpointClient, LazyFile, UsageFailure, store_option, write_json
+
+if TYPE_CHECKING:
+    from ..datasets import ReadReport
 
 
 @click.command("online")
@@ -53,6 +57,12 @@ from ._common import EndpointClient, UsageFailure, store_option, write_json
     "--out", type=click.Path(path_type=Path), help="Also write the window's scores as JSONL."
 )
 @click.option(
+    "--rejects",
+    "reject_path",
+    type=click.Path(path_type=Path),
+    help="Copy the input lines that are not valid conversations here, verbatim.",
+)
+@click.option(
     "--log",
     "log_path",
     type=click.Path(path_type=Path),
@@ -76,6 +86,7 @@ def online_cmd(
     label_strata: str | None,
     review_top: int,
     out: Path | None,
+    reject_path: Path | None,
     log_path: Path | None,
     store_path: Path,
     json_out: str | None,
@@ -102,14 +113,29 @@ def online_cmd(
         window_estimates,
     )
     from ..store import SQLiteStore
+    from ._paths import atomic_output, check_paths
 
-    if not input_path.is_file():
-        raise UsageFailure(
-            f"{input_path}: no such file; give a canonical JSONL file (convsim import)"
-        )
+    check_paths(
+        inputs={
+            "conversations (canonical JSONL, from convsim import)": input_path,
+            "sampling policy": policy,
+            "checks": checks,
+            "census": census,
+            "labels": labels,
+        },
+        trees={"rubrics": rubrics},
+        outputs={
+            "scores": out,
+            "rejects file": reject_path,
+            "decision log": log_path,
+            "JSON summary": json_out,
+        },
+        store=store_path,
+    )
     if census is not None and by_tag is None:
         raise UsageFailure("--census gives the size of each value of a tag: add --by TAG")
     sizes = load_census(census) if census is not None else None
+    human = read_labels(labels) if labels is not None else None
     sampling = load_policy(policy)
     client: Any = None
     fresh: Any = None
@@ -142,6 +168,7 @@ def online_cmd(
 
     judges, deterministic = judges_of(client)
     anchor_judges = judges_of(fresh)[0] if judges else []
+    read = _scan(input_path, reject_path)
     with SQLiteStore(store_path) as store:
         result = anyio.run(
             lambda: grade_window(
@@ -156,10 +183,10 @@ def online_cmd(
             )
         )
     if log_path:
-        with log_path.open("w", encoding="utf-8") as f:
+        with atomic_output(log_path) as f:
             f.writelines(d.model_dump_json() + "\n" for d in result.decisions)
     if out:
-        with out.open("w", encoding="utf-8") as f:
+        with atomic_output(out) as f:
             f.writelines(
                 s.model_dump_json(exclude_none=True) + "\n"
                 for s in result.scores + result.anchor_scores
@@ -169,13 +196,16 @@ def online_cmd(
     except ValueError as e:
         raise UsageFailure(f"{census}: {e}") from None
     block = None
-    if labels is not None:
-        from ._calibration import calibration_block
-
-        block = calibration_block(result.scores, labels, label_strata)
+    if human is not None:
+        block = calibration_block(result.scores, human, label_strata)
     rep = result.report
     summary: dict[str, Any] = {
         "window": window,
+        "input": {
+            "read": read.read,
+            "rejected": read.rejected,
+            "rejects": reject_path and str(reject_path),
+        },
         "conversations": len(result.decisions),
         "judged": sum(1 for d in result.decisions if d.judged),
         "budget_skipped": sum(1 for d in result.decisions if d.budget_skipped),
@@ -216,6 +246,38 @@ def online_cmd(
         _print(summary)
 
 
+def _scan(path: Path, reject_path: Path | None) -> ReadReport:
+    """Read the window once before anything is judged or stored.
+
+    Bad lines are reported (and copied to ``reject_path``), and a window without a
+    single conversation is refused rather than stored as an empty window.
+    """
+    from ..datasets import read_conversations
+
+    sink = LazyFile(reject_path) if reject_path is not None else None
+    reader = read_conversations(path, rejects=sink)
+    try:
+        for _ in reader:
+            pass
+    except BaseException:
+        if sink is not None:
+            sink.discard()
+        raise
+    if sink is not None:
+        sink.close()
+    rep = reader.report
+    for issue in rep.issues[:20]:
+        click.echo(str(issue), err=True)
+    if rep.rejected > 20:
+        click.echo(f"... and {rep.rejected - 20} more rejected lines", err=True)
+    if rep.kept == 0:
+        raise UsageFailure(
+            f"{path}: no conversations to grade ({rep.read} lines read, {rep.rejected} "
+            "rejected); give canonical JSONL, as `convsim import` writes"
+        )
+    return rep
+
+
 def _print(summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -233,6 +295,16 @@ def _print(summary: dict[str, Any]) -> None:
             else ""
         )
     )
+    read = summary["input"]
+    if read["rejected"]:
+        console.print(
+            f"{read['rejected']} of {read['read']} input lines were not valid conversations"
+            + (
+                f" (copied to {read['rejects']})"
+                if read["rejects"]
+                else "; pass --rejects FILE to keep them"
+            )
+        )
     rules = Table(title="sampling by rule", title_justify="left")
     for col in ("rule", "seen", "sampled", "judged"):
         rules.add_column(col, justify="left" if col == "rule" else "right")
@@ -249,8 +321,6 @@ def _print(summary: dict[str, Any]) -> None:
         est.add_row(e["score"], e["group"] or "all", str(e["n"]), ci, f"{e['unweighted']:.3f}")
     console.print(est)
     if summary["calibration"]:
-        from ._calibration import print_calibration
-
         print_calibration(
             console, summary["calibration"], summary["unmatched_labels"], summary["label_notes"]
         )

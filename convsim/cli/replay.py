@@ -95,7 +95,7 @@ def replay_cmd(
     """
     import anyio
 
-    from ..agents import load_agent
+    from ..agents import agent_files, load_agent
     from ..datasets import read_conversations
     from ..envs import environment_factory
     from ..replay import ReplayOptions, replay, report_of, side_by_side
@@ -112,9 +112,29 @@ def replay_cmd(
         raise UsageFailure(
             "--on-divergence simulate needs --user MODEL to continue the conversation"
         )
-    rejects = LazyFile(out.with_name(out.name + ".rejects.jsonl"))
-    reader = read_conversations(traces, rejects=rejects)
-    recordings = list(reader)
+    from ._paths import check_paths, write_text_atomically
+
+    reject_path = out.with_name(out.name + ".rejects.jsonl")
+    check_paths(
+        inputs={
+            "recorded conversations": traces,
+            **{f"agent ({p.name})": p for p in agent_files(agent_spec or "")},
+        },
+        outputs={
+            "results": out,
+            "rejects file": reject_path,
+            "HTML report": html_out,
+            "JSON summary": json_out,
+        },
+        store=store_path,
+    )
+    rejects = LazyFile(reject_path)
+    try:
+        reader = read_conversations(traces, rejects=rejects)
+        recordings = list(reader)
+    except BaseException:
+        rejects.discard()
+        raise
     rejects.close()
     for issue in reader.report.issues[:20]:
         click.echo(str(issue), err=True)
@@ -148,7 +168,7 @@ def replay_cmd(
         reports = [rep for r in store.results(config.run_id) if (rep := report_of(r)) is not None]
     counts = divergence_counts(reports)
     if html_out:
-        html_out.write_text(replay_html(reports), encoding="utf-8")
+        write_text_atomically(html_out, replay_html(reports))
     result: dict[str, Any] = {
         "run_id": config.run_id,
         "replayed": summary.completed,

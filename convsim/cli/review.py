@@ -43,17 +43,20 @@ def review_cmd(
     expected behaviour. With --decisions FILE, a list of {id | window+conversation_id,
     decision: confirm|reject, label, expected} is applied without prompting.
     """
-    import yaml
-
+    from .._yaml import read_yaml
     from ..harvest import apply_decisions
     from ..store import SQLiteStore
+    from ._paths import check_paths
 
+    check_paths(
+        inputs={"decisions": decisions},
+        outputs={"JSON summary": json_out},
+        store=store_path,
+        existing_store=True,
+    )
     with SQLiteStore(store_path) as store:
         if decisions is not None:
-            try:
-                data = yaml.safe_load(decisions.read_text(encoding="utf-8"))
-            except (OSError, yaml.YAMLError) as e:
-                raise UsageFailure(f"{decisions}: cannot read decisions ({e})") from None
+            data = read_yaml(decisions, "decisions")
             if not isinstance(data, list):
                 raise UsageFailure(f"{decisions}: expected a list of decisions")
             n = apply_decisions(store, data, reviewer=reviewer)
@@ -150,7 +153,14 @@ def harvest_cmd(
     """
     from ..harvest import harvest
     from ..store import SQLiteStore
+    from ._paths import check_paths
 
+    # The dataset is appended to, not replaced: it only has to be a writable file.
+    check_paths(
+        outputs={"dataset": dataset, "JSON summary": json_out},
+        store=store_path,
+        existing_store=True,
+    )
     with SQLiteStore(store_path) as store:
         added, skipped = harvest(store, dataset, window=window, holdout_share=holdout_share)
     result = {"dataset": str(dataset), "added": added, "already_present": skipped}

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._common import store_option, write_json
+from ._common import UsageFailure, store_option, write_json
 
 
 @click.command("simulate")
@@ -82,17 +82,35 @@ def simulate_cmd(
     """
     import anyio
 
-    from ..agents import load_agent
+    from ..agents import agent_files, load_agent
     from ..envs import environment_factory
     from ..runner import RunConfig
     from ..simulate import make_user_factory, personas_hash, simulate
     from ..store import SQLiteStore
     from ..users import load_personas
+    from ._paths import check_paths, input_file
 
+    prompt_file = Path(system_prompt[1:]) if system_prompt and system_prompt[:1] == "@" else None
+    check_paths(
+        inputs={
+            "system prompt": prompt_file,
+            **{f"agent ({p.name})": p for p in agent_files(agent_spec)},
+        },
+        trees={"personas": personas},
+        outputs={"results": out, "JSON summary": json_out},
+        store=store_path,
+    )
     loaded = load_personas(personas)
     prompt = system_prompt
     if prompt and prompt.startswith("@"):
-        prompt = Path(prompt[1:]).read_text(encoding="utf-8")
+        source = input_file(Path(prompt[1:]), "system prompt")
+        prompt = source.read_text(encoding="utf-8")
+        if not prompt.strip():
+            # Most likely the wrong file: running without the prompt would look fine.
+            raise UsageFailure(
+                f"{source}: the system prompt file is empty; write the prompt in it, or "
+                "leave out --system-prompt"
+            )
     agent = load_agent(agent_spec, system_prompt=prompt)
     env_factory = environment_factory(environment) if environment else None
     config = RunConfig(

@@ -17,6 +17,9 @@ from ._common import UsageFailure, write_json
 )
 def stats_cmd(file: Path, json_out: str | None) -> None:
     """Show counts by tag, turns, tool calls, tokens and cost for a canonical JSONL FILE."""
+    from ._paths import check_paths
+
+    check_paths(inputs={"conversations": file}, outputs={"JSON summary": json_out})
     stats = file_stats(file)
     if json_out:
         write_json(json_out, stats)

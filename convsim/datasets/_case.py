@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, model_validator
 
+from .._files import atomic_output
 from ..errors import ConfigError
 from ..trace import Conversation
 from ._jsonl import JsonlReader, dump_line
@@ -107,6 +109,18 @@ def append_cases(path: str | os.PathLike[str], cases: list[EvalCase]) -> tuple[i
         new_lines.append(line)
         added += 1
     if new_lines:
-        with target.open("a", encoding="utf-8") as f:
-            f.writelines(line + "\n" for line in new_lines)
+        # Rewritten whole and renamed, not appended in place: a full disk mid-append
+        # would leave a cut-off last line, and every later append would refuse the file.
+        with atomic_output(target, "wb") as f:
+            if target.exists():
+                with target.open("rb") as old:
+                    shutil.copyfileobj(old, f)
+                    if old.tell() and not _ends_with_newline(old):
+                        f.write(b"\n")
+            f.writelines((line + "\n").encode() for line in new_lines)
     return added, present
+
+
+def _ends_with_newline(f: BinaryIO) -> bool:
+    f.seek(-1, os.SEEK_END)
+    return f.read(1) == b"\n"

@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from convsim.cli import cli
+from convsim.store import SQLiteStore
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -37,9 +38,13 @@ def test_every_command_takes_its_store_from_convsim_store(tmp_path: Path) -> Non
 
     assert DEFAULT_STORE == DEFAULT_STORE_PATH
     store = tmp_path / "elsewhere.db"
-    result = CliRunner().invoke(cli, ["review", "--list"], env={"CONVSIM_STORE": str(store)})
+    env = {"CONVSIM_STORE": str(store)}
+    # review only reads a store: a missing one is a mistyped path, named in the error.
+    result = CliRunner().invoke(cli, ["review", "--list"], env=env)
+    assert result.exit_code == 2 and f"{store}: no such store" in result.output
+    SQLiteStore(store).close()
+    result = CliRunner().invoke(cli, ["review", "--list"], env=env)
     assert result.exit_code == 0, result.output
-    assert store.exists()
     code, out, _ = run("simulate", "--help")
     assert code == 0 and "CONVSIM_STORE" in out
 

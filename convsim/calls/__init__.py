@@ -4,6 +4,7 @@ from ._cache import DEFAULT_CACHE_PATH, ResponseCache
 from ._rate import LimitRegistry, ProviderLimits, TokenBucket
 from ._retry import ATTEMPT_TIMEOUT_S, RetryPolicy, TransientError, with_retries
 from ._secrets import (
+    redact_json,
     redact_secrets,
     register_secret_env,
     register_secret_value,
@@ -19,6 +20,7 @@ __all__ = [
     "RetryPolicy",
     "TokenBucket",
     "TransientError",
+    "redact_json",
     "redact_secrets",
     "register_secret_env",
     "register_secret_value",

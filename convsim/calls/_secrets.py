@@ -6,13 +6,20 @@ import os
 import re
 from urllib.parse import unquote
 
+from pydantic import JsonValue
+
+# \b: "task-management" holds "sk-management", which is not a key.
 _KEY_PATTERNS = re.compile(
-    r"(sk-[A-Za-z0-9_\-]{8,}|sk-ant-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}"
-    r"|(?i:bearer)\s+[A-Za-z0-9._\-]{8,})"
+    r"(\bsk-[A-Za-z0-9_\-]{8,}|\bsk-ant-[A-Za-z0-9_\-]{8,}|\bAIza[0-9A-Za-z_\-]{20,}"
+    r"|\b(?i:bearer)\s+[A-Za-z0-9._\-]{8,})"
 )
 _SECRET_ENV = re.compile(r"(API_KEY|_TOKEN|_SECRET|_PASSWORD)$")
 # user:password@ in a URL; the user name stays, the password goes.
-_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@]*):([^/\s@]+)@")
+# Neither part may cross a quote, bracket or comma: in JSON or prose the "@" of a later
+# e-mail address must not make "http://host", "...": "a@b" look like credentials.
+_URL_CREDENTIALS = re.compile(
+    r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@\"'<>{}\[\],]*):([^/\s@\"'<>{}\[\],\\]+)@"
+)
 
 _named: set[str] = set()
 _values: set[str] = set()
@@ -57,3 +64,18 @@ def redact_secrets(text: str) -> str:
             text = text.replace(value, "[redacted]")
     text = _URL_CREDENTIALS.sub(r"\1:[redacted]@", text)
     return _KEY_PATTERNS.sub("[redacted key]", text)
+
+
+def redact_json(value: JsonValue) -> JsonValue:
+    """``value`` with every string in it redacted, keys and structure untouched.
+
+    Redacting the serialised text instead could let a pattern run across the quotes
+    between two values and break the JSON.
+    """
+    if isinstance(value, str):
+        return redact_secrets(value)
+    if isinstance(value, list):
+        return [redact_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: redact_json(v) for k, v in value.items()}
+    return value

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from ..calls import redact_secrets
+from ..calls import redact_json
 
 # Settings that change how fast a run goes but not what it produces; a resumed run may
 # change them freely.
@@ -59,9 +59,8 @@ class RunConfig(BaseModel):
         system prompt may quote a key: what is stored and hashed keeps neither, so a
         rotated key does not count as a changed configuration.
         """
-        data = json.loads(redact_secrets(self.model_dump_json(exclude=_NOT_HASHED)))
-        assert isinstance(data, dict)
-        return data
+        data: dict[str, JsonValue] = self.model_dump(mode="json", exclude=_NOT_HASHED)
+        return {k: redact_json(v) for k, v in data.items()}
 
     def config_hash(self) -> str:
         """Hash of the settings that determine results."""

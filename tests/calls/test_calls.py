@@ -73,3 +73,29 @@ def test_secrets_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "supersecretvalue123" not in red and "sk-abcdefghijklmnop" not in red
     assert "abc.def.ghi123" not in red
     assert "[redacted ACME_API_KEY]" in red
+
+
+def test_redaction_leaves_ordinary_text_and_json_alone() -> None:
+    # Words that contain a key prefix, and e-mail addresses after a URL, are not secrets.
+    assert redact_secrets("task-management-notes") == "task-management-notes"
+    text = '{"agent":"http://localhost:8080","source":"people@2","prompt":"help@acme.com"}'
+    assert redact_secrets(text) == text
+    assert redact_secrets("http://bob:hunter22@host/v1") == "http://bob:[redacted]@host/v1"
+
+
+def test_the_hashed_run_config_keeps_every_field_and_loses_only_credentials() -> None:
+    from convsim.runner import RunConfig
+
+    plain = RunConfig(
+        run_id="r", kind="simulate", agent="http://localhost:8080", user="litellm:openai/u",
+        source="people@2", options={"system_prompt": "write to help@acme.com"},
+    )  # fmt: skip
+    assert plain.hashed_fields()["source"] == "people@2"
+    assert plain.hashed_fields()["user"] == "litellm:openai/u"
+    assert plain.hashed_fields()["options"] == {"system_prompt": "write to help@acme.com"}
+    changed = plain.model_copy(update={"user": "litellm:openai/other"})
+    assert changed.config_hash() != plain.config_hash()
+    keyed = plain.model_copy(update={"agent": "http://me:old-password-1@localhost:8080"})
+    rotated = plain.model_copy(update={"agent": "http://me:new-password-2@localhost:8080"})
+    assert keyed.hashed_fields()["agent"] == "http://me:[redacted]@localhost:8080"
+    assert keyed.config_hash() == rotated.config_hash()

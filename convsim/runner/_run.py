@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import time
 import traceback
@@ -14,8 +15,10 @@ import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ..calls import redact_secrets
+from ..errors import RunBusy
 from ..store import (
     HEARTBEAT_S,
+    LEASE_TTL_S,
     ConversationResult,
     ErrorInfo,
     RunRecord,
@@ -82,9 +85,10 @@ async def run_units(
         git_sha=git_sha(),
         started_at=datetime.now(UTC),
     )
-    done = store.start_run(record, resume=resume)
+    # The lease first: what is already done is read only once no one else is running it.
     store.acquire_run(config.run_id)
     try:
+        done = store.start_run(record, resume=resume)
         return await _run_todo(config, units, done, execute, store)
     finally:
         store.release_run(config.run_id)
@@ -121,10 +125,25 @@ async def _run_todo(
                 result.termination, sum(u.cost_usd or 0.0 for u in result.usage.values())
             )
 
+    # Its own thread slot: sync agents can fill anyio's default pool for longer than the
+    # lease lives.
+    beat_thread = anyio.CapacityLimiter(1)
+
     async def heartbeat() -> None:
         while True:
             await anyio.sleep(HEARTBEAT_S)
-            await anyio.to_thread.run_sync(store.renew_run, config.run_id)
+            try:
+                held = await anyio.to_thread.run_sync(
+                    store.renew_run, config.run_id, limiter=beat_thread
+                )
+            except sqlite3.OperationalError:
+                continue  # busy or locked for now; the lease outlives a few missed beats
+            if not held:
+                raise RunBusy(
+                    f"run {config.run_id!r}: this process was not heard from for "
+                    f"{LEASE_TTL_S:.0f}s and another process has taken the run over; "
+                    "stopping here so as not to repeat its work (what finished is stored)"
+                )
 
     with progress:
         async with anyio.create_task_group() as beats:

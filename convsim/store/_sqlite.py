@@ -166,8 +166,9 @@ class SQLiteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         try:
-            # The writer runs its batches in a worker thread; it is the only user of the
-            # connection at any moment, so sharing it across threads is safe.
+            # The writer runs its batches in a worker thread, and a run's heartbeat renews
+            # its lease from another; SQLite serialises the calls on one connection, and
+            # a renewal that lands inside a batch's transaction commits with it.
             self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
@@ -289,12 +290,18 @@ class SQLiteStore:
                 self.db.execute("ROLLBACK")
             raise
 
-    def renew_run(self, run_id: str) -> None:
-        """Renew this connection's lease on a run (see :data:`HEARTBEAT_S`)."""
-        self.db.execute(
+    def renew_run(self, run_id: str) -> bool:
+        """Renew this connection's lease on a run (see :data:`HEARTBEAT_S`).
+
+        Returns:
+            False when the lease is no longer this connection's: it lapsed and another
+            process took the run over, so this one must stop.
+        """
+        cursor = self.db.execute(
             "UPDATE run_leases SET heartbeat_at = ? WHERE run_id = ? AND owner = ?",
             (time.time(), run_id, self.owner),
         )
+        return cursor.rowcount == 1
 
     def release_run(self, run_id: str) -> None:
         """Give up this connection's lease on a run, if it holds it."""

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from convsim.testing import FakeOpenAIServer
 
 ROOT = Path(__file__).parents[2]
@@ -140,3 +142,62 @@ def test_a_killed_run_is_taken_over_at_once(tmp_path: Path) -> None:
     assert stored(store) == 12
     lines = (tmp_path / "b.jsonl").read_text().splitlines()
     assert len(lines) == len(set(lines)) == 12
+
+
+async def test_a_run_that_lost_its_lease_stops_instead_of_repeating_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import anyio
+
+    from convsim.agents import FunctionAgent
+    from convsim.errors import RunBusy
+    from convsim.runner import RunConfig
+    from convsim.simulate import make_user_factory, simulate
+    from convsim.store import SQLiteStore
+    from convsim.users import Persona
+
+    monkeypatch.setattr("convsim.runner._run.HEARTBEAT_S", 0.05)
+    people = [Persona(name=f"p{i}", goal="g", scripted_turns=["hi", "bye"]) for i in range(40)]
+
+    async def slow(conversation: object) -> str:
+        await anyio.sleep(0.1)
+        return "ok"
+
+    store = SQLiteStore(tmp_path / "s.db")
+    config = RunConfig(run_id="r1", agent="test", concurrency=2, progress=False)
+    stopped: list[BaseException] = []
+
+    async def run() -> None:
+        try:
+            await simulate(
+                config, people, FunctionAgent(slow), store=store,
+                user_factory=make_user_factory("scripted"),
+            )  # fmt: skip
+        except BaseException as e:  # the run's task group may wrap it
+            stopped.append(e)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        await anyio.sleep(0.5)
+        # As if this process had slept past the lease and another had taken the run over.
+        other = sqlite3.connect(tmp_path / "s.db")
+        other.execute("UPDATE run_leases SET owner = 'another-host:1:abc' WHERE run_id = 'r1'")
+        other.commit()
+        other.close()
+    (error,) = stopped
+    leaves = error.exceptions if isinstance(error, BaseExceptionGroup) else (error,)
+    assert any(isinstance(e, RunBusy) and "taken the run over" in str(e) for e in leaves)
+    # It stopped soon after, far from running all 40 conversations.
+    assert 0 < store.count("results") < 30
+
+
+def test_a_lease_is_renewed_only_by_its_holder(tmp_path: Path) -> None:
+    from convsim.store import SQLiteStore
+
+    first, second = SQLiteStore(tmp_path / "s.db"), SQLiteStore(tmp_path / "s.db")
+    first.acquire_run("r1")
+    assert first.renew_run("r1") and not second.renew_run("r1")
+    with sqlite3.connect(tmp_path / "s.db") as db:  # the holder went quiet for too long
+        db.execute("UPDATE run_leases SET heartbeat_at = 0, host = 'elsewhere'")
+    second.acquire_run("r1")
+    assert second.renew_run("r1") and not first.renew_run("r1")

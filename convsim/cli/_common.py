@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+
+from .._files import AtomicFile
 
 FC = TypeVar("FC", bound=Callable[..., Any] | click.Command)
 
@@ -85,30 +86,21 @@ class LazyFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        self._f: Any = None
+        self._file = AtomicFile(path, "wb")
         self.written = 0
 
     def write(self, data: bytes, /) -> int:
         """Write raw bytes, opening the file first if needed."""
-        if self._f is None:
-            self._f = self._tmp.open("wb")
         self.written += 1
-        return int(self._f.write(data))
+        return int(self._file.open().write(data))
 
     def close(self) -> None:
         """Finish the file: put it in place if anything was written."""
-        if self._f is not None:
-            self._f.close()
-            self._f = None
-            os.replace(self._tmp, self.path)
+        self._file.commit()
 
     def discard(self) -> None:
         """Drop what was written; an earlier file of this name stays as it was."""
-        if self._f is not None:
-            self._f.close()
-            self._f = None
-        self._tmp.unlink(missing_ok=True)
+        self._file.discard()
 
 
 class EndpointClient:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Literal
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory locks, appends unguarded
+    fcntl = None  # type: ignore[assignment]
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, model_validator
 
@@ -82,7 +89,23 @@ def append_cases(path: str | os.PathLike[str], cases: list[EvalCase]) -> tuple[i
     content is refused, since silently changing a case would change every result that
     was ever measured against it.
     """
-    target = Path(path)
+    target = Path(os.path.realpath(path))  # one lock however the dataset is reached
+    # Read, check and rewrite under one lock: two harvests into one dataset must not
+    # each rename their own copy over the other's.
+    with _locked(target):
+        return _append(target, cases)
+
+
+@contextlib.contextmanager
+def _locked(target: Path) -> Iterator[None]:
+    lock = target.with_name(f".{target.name}.lock")
+    with lock.open("a") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _append(target: Path, cases: list[EvalCase]) -> tuple[int, int]:
     existing: dict[str, str] = {}
     if target.exists() and target.stat().st_size > 0:
         reader = JsonlReader(target, EvalCaseAdapter)

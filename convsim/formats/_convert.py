@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic_core import PydanticSerializationError
 
+from .._files import AtomicFile
 from ..datasets import ReadReport, RecordIssue, RejectSink, dump_line
 from ..errors import ConfigError
 from ..trace import AssistantMessage, Conversation, UserMessage
@@ -39,65 +39,62 @@ def import_files(
         )
     total = ReadReport(file=", ".join(str(p) for p in paths))
     first_seen: dict[str, str] = {}
-    tmp = out.with_name(out.name + ".partial")
-    try:
-        with tmp.open("w", encoding="utf-8") as f:
-            for path in paths:
-                report = ReadReport(file=str(path))
-                for conv in importer(path, report=report, rejects=rejects, keep_source=keep_source):
-                    line = conv.provenance.source_line if conv.provenance else None
-                    empty = _empty_problem(conv)
-                    if empty is not None:
-                        report.kept -= 1
-                        report.reject(RecordIssue(str(path), line or 0, "messages", empty))
-                        if rejects is not None:
-                            rejects.write(dump_line(conv).encode() + b"\n")
-                        continue
-                    for where, doubt in _doubts(conv):
-                        report.warn(RecordIssue(str(path), line or 0, where, doubt))
-                    if conv.id in first_seen:
-                        report.kept -= 1
-                        report.reject(
-                            RecordIssue(
-                                str(path),
-                                line or 0,
-                                "id",
-                                f"duplicate conversation id {conv.id!r} "
-                                f"(first at {first_seen[conv.id]}); ids must be unique",
-                            )
+    with AtomicFile(out) as target:
+        f = target.open()
+        for path in paths:
+            report = ReadReport(file=str(path))
+            for conv in importer(path, report=report, rejects=rejects, keep_source=keep_source):
+                line = conv.provenance.source_line if conv.provenance else None
+                empty = _empty_problem(conv)
+                if empty is not None:
+                    report.kept -= 1
+                    report.reject(RecordIssue(str(path), line or 0, "messages", empty))
+                    if rejects is not None:
+                        rejects.write(dump_line(conv).encode() + b"\n")
+                    continue
+                for where, doubt in _doubts(conv):
+                    report.warn(RecordIssue(str(path), line or 0, where, doubt))
+                if conv.id in first_seen:
+                    report.kept -= 1
+                    report.reject(
+                        RecordIssue(
+                            str(path),
+                            line or 0,
+                            "id",
+                            f"duplicate conversation id {conv.id!r} "
+                            f"(first at {first_seen[conv.id]}); ids must be unique",
                         )
-                        if rejects is not None:
-                            rejects.write(dump_line(conv).encode() + b"\n")
-                        continue
-                    try:
-                        text = dump_line(conv)
-                    except (PydanticSerializationError, UnicodeEncodeError) as e:
-                        # Text no file can hold (a lone UTF-16 surrogate the source's
-                        # JSON escaped): this record is set aside, the rest go on.
-                        report.kept -= 1
-                        report.reject(
-                            RecordIssue(
-                                str(path),
-                                line or 0,
-                                None,
-                                f"conversation {conv.id!r} holds text that is not valid "
-                                f"Unicode ({_first_line(e)}); fix it at the source",
-                            )
+                    )
+                    if rejects is not None:
+                        rejects.write(dump_line(conv).encode() + b"\n")
+                    continue
+                try:
+                    text = dump_line(conv)
+                except (PydanticSerializationError, UnicodeEncodeError) as e:
+                    # Text no file can hold (a lone UTF-16 surrogate the source's
+                    # JSON escaped): this record is set aside, the rest go on.
+                    report.kept -= 1
+                    report.reject(
+                        RecordIssue(
+                            str(path),
+                            line or 0,
+                            None,
+                            f"conversation {conv.id!r} holds text that is not valid "
+                            f"Unicode ({_first_line(e)}); fix it at the source",
                         )
-                        if rejects is not None:
-                            # ASCII escapes carry the bad text into the rejects file as is.
-                            raw = json.dumps(conv.model_dump(mode="json"), ensure_ascii=True)
-                            rejects.write(raw.encode() + b"\n")
-                        continue
-                    first_seen[conv.id] = f"{path}:{line}" if line else str(path)
-                    f.write(text)
-                    f.write("\n")
-                total.merge(report)
-        if total.kept:
+                    )
+                    if rejects is not None:
+                        # ASCII escapes carry the bad text into the rejects file as is.
+                        raw = json.dumps(conv.model_dump(mode="json"), ensure_ascii=True)
+                        rejects.write(raw.encode() + b"\n")
+                    continue
+                first_seen[conv.id] = f"{path}:{line}" if line else str(path)
+                f.write(text)
+                f.write("\n")
+            total.merge(report)
+        if not total.kept:
             # Nothing importable leaves an earlier output of this name as it was.
-            os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+            target.abandon()
     return total
 
 

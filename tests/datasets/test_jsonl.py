@@ -489,6 +489,41 @@ def test_append_cases_to_empty_file(tmp_path: Path) -> None:
     assert path.read_bytes() == dump_line(case("a")).encode() + b"\n"
 
 
+def _append_many(path: str, prefix: str) -> None:
+    for i in range(15):
+        append_cases(path, [case(f"{prefix}-{i}")])
+
+
+def test_concurrent_appends_lose_no_case(tmp_path: Path) -> None:
+    import multiprocessing
+
+    path = str(tmp_path / "cases.jsonl")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_append_many, args=(path, p)) for p in ("a", "b", "c")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    ids = [c.id for c in JsonlReader(Path(path), EvalCase.model_validate_json)]
+    assert sorted(ids) == sorted(f"{p}-{i}" for p in "abc" for i in range(15))
+
+
+def test_appending_through_a_link_updates_the_linked_file_and_keeps_its_mode(
+    tmp_path: Path,
+) -> None:
+    shared = tmp_path / "shared" / "cases.jsonl"
+    shared.parent.mkdir()
+    append_cases(shared, [case("a")])
+    shared.chmod(0o640)
+    link = tmp_path / "cases.jsonl"
+    link.symlink_to(shared)
+    assert append_cases(link, [case("b")]) == (1, 0)
+    assert link.is_symlink()
+    assert [c.id for c in JsonlReader(shared, EvalCase.model_validate_json)] == ["a", "b"]
+    assert shared.stat().st_mode & 0o777 == 0o640
+
+
 def test_case_needs_a_conversation_or_persona() -> None:
     with pytest.raises(ValueError, match="needs a conversation or a persona"):
         EvalCase(id="x")

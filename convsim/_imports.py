@@ -45,7 +45,7 @@ def import_module(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as e:
-        if e.name is not None and name.startswith(e.name):
+        if e.name is not None and (name == e.name or name.startswith(e.name + ".")):
             raise ConfigError(
                 f"module {name!r} not found ({e}); is it installed or on PYTHONPATH?"
             ) from None

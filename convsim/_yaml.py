@@ -100,6 +100,10 @@ def read_yaml(path: str | os.PathLike[str], what: str) -> object:
         return loader.construct_document(node)
     except yaml.YAMLError as e:
         raise ConfigError(f"{file}: not valid YAML: {e}") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{file}: nested too deeply to read; a {what} file is a few levels of fields"
+        ) from None
     finally:
         loader.dispose()
 

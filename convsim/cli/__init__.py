@@ -7,6 +7,7 @@ functions, so ``convsim --help`` stays fast.
 from __future__ import annotations
 
 import sqlite3
+from typing import NoReturn
 
 import click
 
@@ -41,15 +42,19 @@ class _Group(click.Group):
         except BaseExceptionGroup as group:
             # A task group (the run's workers, the store's writer) wraps what failed in
             # it; the user's error inside is reported like any other.
-            raise _user_error(_first_leaf(group)) or group from None
-        except (
-            ConvsimError,
-            OSError,
-            sqlite3.OperationalError,
-            UnicodeDecodeError,
-            KeyboardInterrupt,
-        ) as e:
+            leaf = _first_leaf(group)
+            if isinstance(leaf, KeyboardInterrupt):
+                _interrupted()
+            raise _user_error(leaf) or group from None
+        except KeyboardInterrupt:
+            _interrupted()
+        except (ConvsimError, OSError, sqlite3.DatabaseError, UnicodeDecodeError) as e:
             raise _user_error(e) or e from None
+
+
+def _interrupted() -> NoReturn:
+    click.echo("interrupted; finished work is kept (resume runs with --resume)", err=True)
+    raise SystemExit(130) from None
 
 
 def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -57,22 +62,38 @@ def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
+_STORE_ERRORS = {
+    sqlite3.SQLITE_FULL: "the disk holding the store is full",
+    sqlite3.SQLITE_IOERR: "the store could not be read or written (a full or failing disk?)",
+    sqlite3.SQLITE_BUSY: "another process held the store locked for too long; try again",
+    sqlite3.SQLITE_LOCKED: "another process held the store locked for too long; try again",
+    sqlite3.SQLITE_READONLY: "the store is read-only (the file or its folder)",
+    sqlite3.SQLITE_PERM: "permission denied on the store",
+    sqlite3.SQLITE_CANTOPEN: "the store cannot be opened (a missing or read-only folder?)",
+    sqlite3.SQLITE_CORRUPT: "the store is damaged; recover it with: sqlite3 STORE .recover",
+    sqlite3.SQLITE_NOTADB: "the --store file is not a SQLite database",
+}
+
+
 def _user_error(e: BaseException) -> BaseException | None:
     """The one-line failure a user error becomes, or None for a bug (keep its traceback)."""
     if isinstance(e, ConvsimError):
         return UsageFailure(str(e))
+    if isinstance(e, BrokenPipeError):
+        return None  # `convsim ... | head`: click's own handling exits quietly
     if isinstance(e, OSError):
         return UsageFailure(os_error_line(e))
-    if isinstance(e, sqlite3.OperationalError):
+    if isinstance(e, sqlite3.DatabaseError):
+        # Only what the disk, the file or another process did; a wrong query is a bug.
+        what = _STORE_ERRORS.get(getattr(e, "sqlite_errorcode", -1) & 0xFF)
+        if what is None:
+            return None
         return UsageFailure(
-            f"the store could not be written ({e}); what was committed before is kept, and a "
-            "run resumes with --resume once the cause (a full disk?) is fixed"
+            f"{what} ({e}); what was committed before is kept, and a run resumes with "
+            "--resume once the cause is fixed"
         )
     if isinstance(e, UnicodeDecodeError):
         return UsageFailure(f"a file is not UTF-8 text ({e.reason} at byte {e.start})")
-    if isinstance(e, KeyboardInterrupt):
-        click.echo("interrupted; finished work is kept (resume runs with --resume)", err=True)
-        return SystemExit(130)
     return None
 
 
@@ -84,7 +105,8 @@ def _user_error(e: BaseException) -> BaseException | None:
 def cli() -> None:
     """Simulate, replay and grade whole LLM-agent conversations, tool calls included.
 
-    Exit codes: 0 ok, 1 a check failed, 2 usage or configuration error.
+    Exit codes: 0 ok, 1 a check failed, 2 usage or configuration error, 3 an
+    inconclusive gate, 130 interrupted.
     """
 
 

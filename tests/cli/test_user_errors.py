@@ -119,3 +119,37 @@ def test_ctrl_c_exits_130_in_one_line_and_the_run_resumes(tmp_path: Path) -> Non
         resumed = subprocess.run([*args, "--resume"], env=ENV, capture_output=True, timeout=300)
         assert resumed.returncode == 0, resumed.stderr.decode()
     assert len(out.read_text().splitlines()) == 12
+
+
+def test_store_errors_the_user_can_fix_are_one_line_and_bugs_keep_their_traceback(
+    tmp_path: Path,
+) -> None:
+    from convsim.cli import _user_error
+    from convsim.cli._common import UsageFailure
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n" * 100)
+    try:
+        sqlite3.connect(text).execute("SELECT 1 FROM sqlite_master").fetchall()
+    except sqlite3.DatabaseError as e:
+        not_a_db = e
+    mapped = _user_error(not_a_db)
+    assert isinstance(mapped, UsageFailure) and "not a SQLite database" in str(mapped)
+    try:
+        sqlite3.connect(":memory:").execute("SELECT no_such_column FROM sqlite_master")
+    except sqlite3.OperationalError as e:
+        bug = e
+    assert _user_error(bug) is None  # a wrong query is convsim's bug: keep the traceback
+    assert _user_error(BrokenPipeError(32, "Broken pipe")) is None  # click exits quietly
+
+
+def test_yaml_nested_fifty_thousand_deep_is_refused_in_one_line(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("[" * 50_000 + "]" * 50_000 + "\n")
+    convs = tmp_path / "c.jsonl"
+    convs.write_text('{"id": "c", "messages": [{"role": "user", "content": "hi"}]}\n')
+    code, out = cli_run(
+        "online", str(convs), "--policy", str(policy), "--window", "w",
+        "--store", str(tmp_path / "s.db"),
+    )  # fmt: skip
+    assert code == 2 and f"{policy}: nested too deeply to read" in out

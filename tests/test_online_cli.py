@@ -131,8 +131,13 @@ def test_by_adds_the_whole_window_and_a_census_post_stratifies(week: Path, tmp_p
     assert whole["weighted"] == pytest.approx(0.5 * task0["weighted"] + 0.5 * sum(others) / 49)
     # A census that misses a group, or comes without --by, is a usage error.
     census.write_text('"0": 10\n')
+    before = (tmp_path / "s.db").read_bytes()
     missing = runner.invoke(cli, [*base, "--census", str(census)])
-    assert missing.exit_code == 2 and "no stratum_sizes entry" in missing.stderr
+    assert missing.exit_code == 2
+    assert f"{census}: no size for task = 1, 10, 11, 12, 13, which the window holds" in (
+        missing.stderr
+    )
+    assert (tmp_path / "s.db").read_bytes() == before  # refused before anything was stored
     alone = runner.invoke(cli, [*base[:-2], "--census", str(census)])
     assert alone.exit_code == 2 and "add --by TAG" in alone.stderr
 

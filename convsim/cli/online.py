@@ -168,7 +168,15 @@ def online_cmd(
 
     judges, deterministic = judges_of(client)
     anchor_judges = judges_of(fresh)[0] if judges else []
-    read = _scan(input_path, reject_path)
+    read, groups = _scan(input_path, reject_path, by_tag)
+    if sizes is not None:
+        # Checked before anything is judged or stored, not after.
+        missing = sorted(groups - set(sizes))
+        if missing:
+            raise UsageFailure(
+                f"{census}: no size for {by_tag} = {', '.join(missing[:5])}, which the window "
+                f"holds; give every value of {by_tag} its number of conversations"
+            )
     with SQLiteStore(store_path) as store:
         result = anyio.run(
             lambda: grade_window(
@@ -246,19 +254,24 @@ def online_cmd(
         _print(summary)
 
 
-def _scan(path: Path, reject_path: Path | None) -> ReadReport:
+def _scan(path: Path, reject_path: Path | None, by_tag: str | None) -> tuple[ReadReport, set[str]]:
     """Read the window once before anything is judged or stored.
 
     Bad lines are reported (and copied to ``reject_path``), and a window without a
-    single conversation is refused rather than stored as an empty window.
+    single conversation is refused rather than stored as an empty window. Returns the
+    read report and the values of ``by_tag`` the window holds.
     """
     from ..datasets import read_conversations
+    from ..online import MISSING_GROUP
+
+    groups: set[str] = set()
 
     sink = LazyFile(reject_path) if reject_path is not None else None
     reader = read_conversations(path, rejects=sink)
     try:
-        for _ in reader:
-            pass
+        for conv in reader:
+            if by_tag is not None:
+                groups.add(conv.tags.get(by_tag, MISSING_GROUP))
     except BaseException:
         if sink is not None:
             sink.discard()
@@ -275,7 +288,7 @@ def _scan(path: Path, reject_path: Path | None) -> ReadReport:
             f"{path}: no conversations to grade ({rep.read} lines read, {rep.rejected} "
             "rejected); give canonical JSONL, as `convsim import` writes"
         )
-    return rep
+    return rep, groups
 
 
 def _print(summary: dict[str, Any]) -> None:

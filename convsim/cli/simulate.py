@@ -88,7 +88,7 @@ def simulate_cmd(
     from ..simulate import make_user_factory, personas_hash, simulate
     from ..store import SQLiteStore
     from ..users import load_personas
-    from ._paths import check_paths, input_file
+    from ._paths import check_paths
 
     prompt_file = Path(system_prompt[1:]) if system_prompt and system_prompt[:1] == "@" else None
     check_paths(
@@ -102,14 +102,13 @@ def simulate_cmd(
     )
     loaded = load_personas(personas)
     prompt = system_prompt
-    if prompt and prompt.startswith("@"):
-        source = input_file(Path(prompt[1:]), "system prompt")
-        prompt = source.read_text(encoding="utf-8")
+    if prompt_file is not None:  # checked by check_paths above
+        prompt = prompt_file.read_text(encoding="utf-8")
         if not prompt.strip():
             # Most likely the wrong file: running without the prompt would look fine.
             raise UsageFailure(
-                f"{source}: the system prompt file is empty; write the prompt in it, or "
-                "leave out --system-prompt"
+                f"{prompt_file}: the system prompt file is empty; write the prompt in it, "
+                "or leave out --system-prompt"
             )
     agent = load_agent(agent_spec, system_prompt=prompt)
     env_factory = environment_factory(environment) if environment else None

@@ -280,7 +280,7 @@ def worker(template: Path) -> Iterator[Worker]:
         w.close()
 
 
-def _spoil(ws: Path, slot: Slot, kind: str, inputs: list[Path]) -> Path:
+def _spoil(ws: Path, slot: Slot, kind: str, inputs: list[Path], store: Path) -> Path:
     """The path to give instead of the good one, made as ``kind`` says."""
     good = ws / slot.name
     if kind == "missing":
@@ -312,7 +312,7 @@ def _spoil(ws: Path, slot: Slot, kind: str, inputs: list[Path]) -> Path:
         spoilt.chmod(0o000 if kind == "unreadable" else 0o444)
         return spoilt
     if kind == "the store":
-        return ws / "store.db"
+        return store
     if kind == "an input":
         return inputs[0]
     if kind == "in a missing folder":
@@ -342,7 +342,8 @@ def _spoil(ws: Path, slot: Slot, kind: str, inputs: list[Path]) -> Path:
 def _snapshot(ws: Path) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     for p in ws.rglob("*"):
-        if p.is_file() and not p.name.endswith(("-wal", "-shm", "-journal")):
+        # The shared-memory index changes whenever a store is opened; the WAL holds data.
+        if p.is_file() and not p.name.endswith("-shm"):
             try:
                 out[str(p.relative_to(ws))] = p.read_bytes()
             except PermissionError:  # pragma: no cover - the test runs as root or owner
@@ -405,7 +406,9 @@ def test_careless_paths_never_lose_data_or_print_a_traceback(
         order = {"in": 0, "tree": 0, "store": 1, "out": 2}
         for f in sorted(faults, key=lambda f: order[_slot(template_args, f).role]):
             ins = [paths[i] for i, a in enumerate(template_args) if _role(a) == "in"]
-            paths[f.position] = _spoil(ws, _slot(template_args, f), f.kind, ins)
+            stores = [paths[i] for i, a in enumerate(template_args) if _role(a) == "store"]
+            store = stores[0] if stores else ws / "store.db"
+            paths[f.position] = _spoil(ws, _slot(template_args, f), f.kind, ins, store)
         args = [
             f"{a.prefix}{paths[i].as_posix()}{a.suffix}" if isinstance(a, Slot) else a
             for i, a in enumerate(template_args)
@@ -431,14 +434,26 @@ def test_careless_paths_never_lose_data_or_print_a_traceback(
             if (result["code"] != 2 and ws / name in written) or ws / name in aside:
                 continue
             assert after.get(name) == data, f"{name} changed: {where}"
+        if result["code"] == 2:
+            # A refusal creates nothing but what says what it set aside (and the lock a
+            # dataset append takes, or an empty WAL beside a store it opened).
+            new = {ws / n for n in set(after) - set(before)}
+            unexpected = [p.name for p in new - aside if not _says_what_was_set_aside(p, after, ws)]
+            assert not unexpected, f"a refused command created {unexpected}: {where}"
         if result["code"] != 2:
             for out in written - aside:
                 assert out.is_file(), f"{out} not written: {where}"
-        leftovers = [p.name for p in ws.rglob(".*.tmp")]
+        leftovers = [p.name for p in [*ws.rglob(".*.tmp"), *ws.rglob("*.partial")]]
         assert not leftovers, f"temporary files left behind: {leftovers}: {where}"
     finally:
         _unlock(ws)
         shutil.rmtree(ws)
+
+
+def _says_what_was_set_aside(path: Path, after: dict[str, bytes], ws: Path) -> bool:
+    if path.name.endswith((".rejects.jsonl", ".lock")):  # OUT.rejects.jsonl, append lock
+        return True
+    return path.name.endswith("-wal") and not after[str(path.relative_to(ws))]
 
 
 def _role(arg: str | Slot) -> str | None:

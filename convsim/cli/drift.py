@@ -83,8 +83,10 @@ def drift_cmd(
 
     BASELINE and CURRENT are graded JSONL files (convsim grade/online --out) or window
     labels in the store. Each score gets one test over all cohorts and one per cohort,
-    chosen by its kind, at conversation level, within each sampling rule and weighted
-    by inclusion probability, clustered by user when the scores carry user ids. An
+    chosen by its kind, at conversation level: each window's cohort cells are estimated
+    with their own sampling weights (1 / inclusion probability), so a sampling rate that
+    changed between the windows changes the precision, not the answer; variances are
+    clustered by user when the scores carry user ids. An
     alarm needs a significant result after multiple-testing correction AND an effect
     whose whole interval lies beyond the score's minimum meaningful effect. Every "no
     drift" shows its minimum detectable effect; a change of cohort mix is reported

@@ -42,6 +42,7 @@ from ._sampler import (
 from ._window import WindowResult, conversations_from, grade_window
 
 __all__ = [
+    "MISSING_GROUP",
     "Anchors",
     "Budget",
     "Census",
@@ -50,7 +51,6 @@ __all__ = [
     "EstimateMethod",
     "Filter",
     "FlowAge",
-    "MISSING_GROUP",
     "Outliers",
     "Rule",
     "RuleTally",

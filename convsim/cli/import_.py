@@ -109,6 +109,10 @@ def import_cmd(
     )
     if report.lossy:
         summary += f" ({report.lossy} lossy, see notes)"
+    if report.failed_calls:
+        summary += (
+            f"; {report.failed_calls} failed model call(s) kept in metadata.failed_calls"
+        )
     if sink.written:
         summary += f" (rejects: {reject_path})"
     click.echo(summary, err=True)
@@ -123,6 +127,7 @@ def import_cmd(
                 "kept": report.kept,
                 "rejected": report.rejected,
                 "lossy": report.lossy,
+                "failed_calls": report.failed_calls,
                 "rejects_file": str(reject_path) if sink.written else None,
                 "issues": [
                     {"file": i.file, "line": i.line, "field": i.field, "message": i.message}

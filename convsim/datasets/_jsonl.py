@@ -122,6 +122,9 @@ class ReadReport:
     was kept verbatim (in metadata) rather than mapped, or a branch was set aside."""
     notes: list[RecordIssue] = field(default_factory=list[RecordIssue])
     """The first :data:`MAX_KEPT_ISSUES` non-fatal issues of kept records (see ``lossy``)."""
+    failed_calls: int = 0
+    """Model calls that failed (no answer) in kept conversations, each kept in the
+    conversation's ``metadata.failed_calls``."""
 
     def reject(self, issue: RecordIssue) -> None:
         """Count a rejected record and keep its issue."""
@@ -151,6 +154,7 @@ class ReadReport:
         self.kept += other.kept
         self.rejected += other.rejected
         self.lossy += other.lossy
+        self.failed_calls += other.failed_calls
         room = MAX_KEPT_ISSUES - len(self.issues)
         self.issues.extend(other.issues[: max(room, 0)])
         room = MAX_KEPT_ISSUES - len(self.notes)

@@ -473,6 +473,8 @@ def read_grouped(
         if keep_source:
             conv.provenance.record = fmt.rewrap(group.pieces)
         report.kept += 1
+        failed = conv.metadata.get("failed_calls")
+        report.failed_calls += len(failed) if isinstance(failed, list) else 0
         report.keep_noted(
             [RecordIssue(name, ln, fld, msg, in_array=in_array) for ln, fld, msg in notes]
         )
@@ -679,6 +681,7 @@ class History:
         self.edits = 0
         self.retries = 0
         self.outputs: dict[str, _Entry] = {}
+        self.failures: list[dict[str, JsonValue]] = []
 
     # -- matching --------------------------------------------------------------------
 
@@ -768,6 +771,50 @@ class History:
             )
         self.entries.append(entry)
         self.outputs[label] = entry
+
+    def add_failed_call(
+        self,
+        inputs: list[tuple[Any, Origin]],
+        *,
+        label: str,
+        error_type: str | None,
+        message: str | None,
+        details: dict[str, JsonValue] | None = None,
+    ) -> None:
+        """Record a model call that failed (a 429, a timeout): it returned no message.
+
+        Its inputs extend the conversation when they continue it (the user did send that
+        message, and got an error instead of an answer); when they do not, the main line
+        is left alone and the inputs are kept with the failure. Either way the failure
+        goes to ``metadata.failed_calls`` and is reported, never dropped.
+        """
+        n, size = len(inputs), len(self.entries)
+        p = 0
+        while p < n and p < size and self._matches(inputs[p][0], inputs[p][1], p):
+            p += 1
+        failure: dict[str, JsonValue] = {"call": label}
+        if error_type:
+            failure["error_type"] = error_type
+        if message:
+            failure["message"] = message
+        failure.update(details or {})
+        if p == size:
+            for raw, at in inputs[p:]:
+                self.entries.append(self._entry(raw, at))
+            failure["after_message"] = self.start_of(len(self.entries)) - 1
+        else:
+            failure["inputs"] = [json_safe(raw) for raw, _ in inputs]
+        self.failures.append(failure)
+        last = inputs[-1][1] if inputs else None
+        self.notes.append(
+            (
+                last.line if last else 0,
+                last.where if last else None,
+                f"{label} failed ({error_type or 'error'}"
+                + (f": {message[:80]}" if message else "")
+                + f"); kept in metadata.failed_calls[{len(self.failures) - 1}]",
+            )
+        )
 
     def extend_if_continued(self, messages: list[tuple[Any, Origin]], label: str) -> bool | None:
         """Add messages from a call that is not a model call (an agent span).

@@ -163,6 +163,35 @@ class ToolCall(BaseModel):
         return json.dumps(self.arguments, ensure_ascii=False, separators=(",", ":"))
 
 
+class ToolDefinition(BaseModel):
+    """A tool the agent was offered, as the source recorded it.
+
+    Replay offers the candidate exactly these definitions, so an LLM under test sees the
+    descriptions and schemas production saw, not just the names.
+    """
+
+    model_config = _MODEL_CONFIG
+
+    name: str = Field(min_length=1)
+    """Name the model calls the tool by."""
+    description: str | None = None
+    """What the tool does, as the model was told."""
+    parameters: dict[str, JsonValue] | None = None
+    """JSON Schema of the arguments (OpenAI ``parameters``, Anthropic ``input_schema``)."""
+    extra: dict[str, JsonValue] = Field(default_factory=dict, exclude_if=_empty)
+    """Other fields of the definition, verbatim (``strict``, a provider's tool type)."""
+
+    def openai(self) -> dict[str, JsonValue]:
+        """The definition in OpenAI ``tools=[...]`` form."""
+        function: dict[str, JsonValue] = {"name": self.name}
+        if self.description is not None:
+            function["description"] = self.description
+        if self.parameters is not None:
+            function["parameters"] = self.parameters
+        function.update(self.extra)
+        return {"type": "function", "function": function}
+
+
 class _MessageBase(BaseModel):
     model_config = _MODEL_CONFIG
 
@@ -297,6 +326,8 @@ class Conversation(BaseModel):
     """Cohort keys used for drill-downs, e.g. ``vertical``, ``language``, ``persona``."""
     metadata: dict[str, JsonValue] = Field(default_factory=dict, exclude_if=_empty)
     """Free-form fields from the source (task ids, user ids, ...)."""
+    tools: list[ToolDefinition] = Field(default_factory=list, exclude_if=_empty)
+    """Tool definitions the agent was offered, in the order first offered."""
     signals: UserSignals = Field(default_factory=UserSignals, exclude_if=_no_signals)
     """Implicit and explicit user feedback."""
     scores: list[Score] = Field(default_factory=list, exclude_if=_empty)

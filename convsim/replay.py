@@ -179,13 +179,20 @@ class ReplayToolset(Toolset):
         self.diverged = False
 
     def openai_schemas(self) -> list[dict[str, Any]]:
-        """The live environment's tools, else those recorded (name only)."""
+        """The tools the recording was offered, verbatim, else the live environment's.
+
+        The candidate must see what production saw: the recorded definitions (names,
+        descriptions, schemas) come first. Without them, a live environment's schemas
+        are offered, else the recorded calls' names with an open schema.
+        """
         if self._schemas is not None:
             return self._schemas
-        if self.live is not None:
+        recorded = [dict(t.openai()) for t in self.cassette.conversation.tools]
+        defined = {t.name for t in self.cassette.conversation.tools}
+        if not recorded and self.live is not None:
             return self.live.openai_schemas()
-        names = sorted({c.name for c, _ in self.cassette.calls})
-        return [
+        names = sorted({c.name for c, _ in self.cassette.calls} - defined)
+        return recorded + [
             {"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
             for n in names
         ]
@@ -546,6 +553,7 @@ async def replay(
             metadata={k: v for k, v in recording.metadata.items() if k in ("expectations", "task")},
         )
         conv = session.conversation
+        conv.tools = list(recording.tools)
         report = compare(recording, conv)
         report.matched_calls = toolset.matched
         report.unmatched_calls = len(toolset.unmatched)

@@ -284,3 +284,53 @@ def _dialogues(draw: st.DrawFn) -> Conversation:
 @settings(max_examples=300, deadline=None)
 def test_turn_actions_follow_the_turn_view(conversation: Conversation) -> None:
     assert _turn_actions(conversation) == _actions_by_turns(conversation)
+
+
+async def test_the_candidate_is_offered_the_recorded_tool_definitions_verbatim(
+    tmp_path: Path,
+) -> None:
+    from convsim.trace import ToolDefinition
+
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {"city": {"type": "string", "description": "City name"}},
+        "required": ["city"],
+    }
+    weather = ToolDefinition(
+        name="get_weather", description="Weather now.", parameters=schema, extra={"strict": True}
+    )
+    recording = Conversation(
+        id="rec",
+        tools=[weather],
+        messages=[
+            UserMessage(content="Weather in Paris?"),
+            AssistantMessage(
+                tool_calls=[ToolCall(id="c1", name="get_weather", arguments={"city": "Paris"})]
+            ),
+            ToolMessage(tool_call_id="c1", content='{"temp_c": 21}'),
+            AssistantMessage(content="21 degrees."),
+        ],
+    )
+    offered: list[list[dict[str, Any]]] = []
+
+    def agent(conversation: Conversation, context: AgentContext) -> AssistantMessage:
+        offered.append(context.tools)
+        return AssistantMessage(finish_reason="end_conversation")
+
+    store = SQLiteStore(tmp_path / "s.db")
+    await replay(
+        config("tools"), [recording], FunctionAgent(agent), store=store, options=ReplayOptions()
+    )
+    assert offered and offered[0] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Weather now.",
+                "parameters": schema,
+                "strict": True,
+            },
+        }
+    ]
+    (result,) = store.results("tools")
+    assert result.conversation.tools == [weather]

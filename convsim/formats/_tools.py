@@ -68,9 +68,7 @@ def tool_definition(raw: Any) -> tuple[ToolDefinition | None, str | None]:
     )
 
 
-def merge_tools(
-    known: list[ToolDefinition], offered: Iterable[ToolDefinition]
-) -> list[str]:
+def merge_tools(known: list[ToolDefinition], offered: Iterable[ToolDefinition]) -> list[str]:
     """Add the definitions not yet known (by name) to ``known``, in order.
 
     Returns:

@@ -302,6 +302,10 @@ class Provenance(BaseModel):
     """File the conversation was read from."""
     source_line: int | None = Field(default=None, ge=1)
     """Line (JSONL) or record number (JSON list) in that file, 1-based."""
+    message_sources: dict[int, str] = Field(default_factory=dict, exclude_if=_empty)
+    """The source record behind each assistant message, by message index: for OTLP
+    traces ``TRACE_ID/SPAN_ID`` of the call that produced it. Grades exported back to the
+    tracing backend land on these spans."""
     record: JsonValue = None
     """The verbatim source record, kept only when requested at import."""
 

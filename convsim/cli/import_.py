@@ -110,9 +110,7 @@ def import_cmd(
     if report.lossy:
         summary += f" ({report.lossy} lossy, see notes)"
     if report.failed_calls:
-        summary += (
-            f"; {report.failed_calls} failed model call(s) kept in metadata.failed_calls"
-        )
+        summary += f"; {report.failed_calls} failed model call(s) kept in metadata.failed_calls"
     if sink.written:
         summary += f" (rejects: {reject_path})"
     click.echo(summary, err=True)

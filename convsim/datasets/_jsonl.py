@@ -95,6 +95,9 @@ class RecordIssue:
     """What is wrong, and where possible how to fix it."""
     in_array: bool = False
     """True when ``line`` counts records of a JSON array rather than lines."""
+    lost: bool = False
+    """For a note on a kept record: something of it was not kept anywhere (the record is
+    lossy). Notes about what was kept verbatim or set aside are not losses."""
 
     def __str__(self) -> str:
         where = f"{self.file}: record {self.line}" if self.in_array else f"{self.file}:{self.line}"
@@ -118,8 +121,8 @@ class ReadReport:
     issues: list[RecordIssue] = field(default_factory=list[RecordIssue])
     """The first :data:`MAX_KEPT_ISSUES` problems."""
     lossy: int = 0
-    """Kept records that needed a note: something the canonical model has no field for
-    was kept verbatim (in metadata) rather than mapped, or a branch was set aside."""
+    """Kept records that lost something: a note says what was not kept anywhere (fields
+    kept verbatim in metadata, or branches set aside, are not losses)."""
     notes: list[RecordIssue] = field(default_factory=list[RecordIssue])
     """The first :data:`MAX_KEPT_ISSUES` non-fatal issues of kept records (see ``lossy``)."""
     failed_calls: int = 0
@@ -133,13 +136,13 @@ class ReadReport:
             self.issues.append(issue)
 
     def keep_noted(self, notes: list[RecordIssue]) -> None:
-        """Record the notes of one kept record; counts it as lossy when there are any.
+        """Record the notes of one kept record; counts it as lossy when one is a loss.
 
         The record itself is counted in ``kept`` by the caller, as for any kept record.
         """
         if not notes:
             return
-        self.lossy += 1
+        self.lossy += any(n.lost for n in notes)
         room = MAX_KEPT_ISSUES - len(self.notes)
         self.notes.extend(notes[: max(room, 0)])
 

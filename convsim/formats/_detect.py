@@ -12,14 +12,15 @@ import dataclasses
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..datasets import ReadReport, RecordIssue, RejectSink, check_input_file, open_input
 from ..errors import TraceImportError
 from ..trace import Conversation
 from ._base import Importer
+from ._convert import MultiFileImporter
 from ._grouped import file_layout
 from .anthropic import read_anthropic
 from .langfuse import read_langfuse
@@ -36,9 +37,11 @@ SNIFF_RECORDS = 20
 _SIGNATURES: dict[str, tuple[bytes, ...]] = {
     # Span exports can be huge: a line with the format's own top-level key is taken as
     # that format without parsing it. Other formats' records are classified in full.
-    "otel": (b'"resourceSpans"', b'"resource_spans"'),
+    "otel": (b'"resourceSpans"', b'"resource_spans"', b'"resourceLogs"', b'"resource_logs"'),
     "openinference": (b'"openinference.span.kind"',),
 }
+_OI_KIND = "openinference.span.kind"
+_OI_MESSAGES = ("llm.input_messages.", "llm.output_messages.")
 _ANTHROPIC_BLOCKS = (
     "tool_use",
     "tool_result",
@@ -73,6 +76,14 @@ def _readers() -> dict[str, Importer]:
 
 
 def _otlp_is_openinference(obj: dict[str, Any]) -> bool:
+    """Whether an OTLP request holds OpenInference spans rather than OTel GenAI ones.
+
+    Only OpenInference's own keys count: ``openinference.span.kind`` and the flattened
+    ``llm.input_messages.*``/``llm.output_messages.*``. Other ``llm.*`` keys do not:
+    Traceloop (OpenLLMetry) writes ``llm.request.type``, ``llm.usage.*`` and
+    ``llm.request.functions.*`` next to its ``gen_ai.*`` attributes, and the otel
+    reader is the one that understands those spans.
+    """
     for rs in obj.get("resourceSpans") or obj.get("resource_spans") or []:
         scopes = rs.get("scopeSpans") or rs.get("scope_spans") or [] if isinstance(rs, dict) else []
         for ss in scopes if isinstance(scopes, list) else []:
@@ -81,9 +92,13 @@ def _otlp_is_openinference(obj: dict[str, Any]) -> bool:
                 attrs = span.get("attributes") if isinstance(span, dict) else None
                 for kv in attrs if isinstance(attrs, list) else []:
                     key = kv.get("key") if isinstance(kv, dict) else None
-                    if isinstance(key, str) and key.startswith(("openinference.", "llm.")):
+                    if isinstance(key, str) and _is_openinference_key(key):
                         return True
     return False
+
+
+def _is_openinference_key(key: str) -> bool:
+    return key == _OI_KIND or key.startswith(_OI_MESSAGES)
 
 
 def _anthropic_content(messages: Any) -> bool:
@@ -102,6 +117,8 @@ def classify(record: Any) -> str | None:
     keys = record.keys()
     if "resourceSpans" in keys or "resource_spans" in keys:
         return "openinference" if _otlp_is_openinference(record) else "otel"
+    if "resourceLogs" in keys or "resource_logs" in keys:
+        return "otel"  # GenAI events as log records (OpenTelemetry's own instrumentation)
     if "traj" in keys and "task_id" in keys:
         return "tau-bench"
     if "run_type" in keys or "dotted_order" in keys or isinstance(record.get("runs"), list):
@@ -230,50 +247,114 @@ def _mismatch(fmt: str, line: bytes) -> str | None:
     return other if other is not None and other != fmt else None
 
 
-def read_auto(
-    path: Path,
+def read_auto_files(
+    paths: Sequence[Path],
     *,
     report: ReadReport,
     rejects: RejectSink | None = None,
     keep_source: bool = False,
 ) -> Iterator[Conversation]:
-    """Detect the format of ``path`` from its first records and import it.
+    """Detect the format of each file from its first records and import it.
 
     Records of another known format are rejected (one issue each, naming the format they
-    look like); the rest are read by the detected format's importer.
+    look like); the rest are read by the detected format's importer. Files of one format
+    whose importer joins records across files (LangSmith runs and their feedback) are
+    read together when none of them holds records of another format.
 
     Raises:
-        TraceImportError: the format cannot be detected.
+        TraceImportError: the format of a file cannot be detected.
     """
-    fmt, first = detect_format(path)
-    reader = _readers()[fmt]
-    layout = file_layout(path)
-    in_array = layout == "array"
-    bad: dict[int, str] = {}
+    detected = [detect_format(path) for path in paths]
+    together = _read_together(paths, [fmt for fmt, _ in detected])
+    grouped = {j for group in together.values() for j in group}
+    for i, path in enumerate(paths):
+        group = together.get(i)
+        if group is not None:
+            reader = cast(MultiFileImporter, _readers()[detected[i][0]])
+            yield from reader.read_many(
+                [paths[j] for j in group], report=report, rejects=rejects, keep_source=keep_source
+            )
+        elif i not in grouped:
+            fmt, first = detected[i]
+            yield from _read_one(
+                path, fmt, first, report=report, rejects=rejects, keep_source=keep_source
+            )
+
+
+read_auto = MultiFileImporter(read_auto_files)
+"""Detect the format of a file and import it; see :func:`read_auto_files`."""
+
+
+def _read_together(paths: Sequence[Path], formats: list[str]) -> dict[int, list[int]]:
+    """Files to read as one input: {index of the first: indexes of all}, by format."""
+    by_format: dict[str, list[int]] = {}
+    for i, fmt in enumerate(formats):
+        if isinstance(_readers()[fmt], MultiFileImporter):
+            by_format.setdefault(fmt, []).append(i)
+    out: dict[int, list[int]] = {}
+    for fmt, indexes in by_format.items():
+        # A file with records of another format must be filtered first, which only a
+        # file on its own can be: such files are read one by one.
+        if len(indexes) > 1 and not any(_foreign(paths[i], fmt).bad for i in indexes):
+            out[indexes[0]] = indexes
+    return out
+
+
+@dataclasses.dataclass(slots=True)
+class _Foreign:
+    """Records of a file that look like another format than the one detected."""
+
+    in_array: bool
+    bad: dict[int, str] = dataclasses.field(default_factory=dict[int, str])
+    """Record number: the format it looks like."""
+    texts: dict[int, bytes] = dataclasses.field(default_factory=dict[int, bytes])
+    """JSON array records only: the text of each bad record, for the rejects file."""
     lines: list[bytes] | None = None
-    if in_array:
+    """JSON array records only: one JSONL line per record, blank for the bad ones."""
+
+
+def _foreign(path: Path, fmt: str) -> _Foreign:
+    layout = file_layout(path)
+    found = _Foreign(in_array=layout == "array")
+    if found.in_array:
         whole = _load_whole(path)
         records = whole if isinstance(whole, list) else []
         if not _is_message_list(records):
-            lines = []
+            found.lines = []
             for number, record in enumerate(records, start=1):
                 other = classify(record)
                 text = json.dumps(record, ensure_ascii=False).encode() + b"\n"
                 if other is not None and other != fmt:
-                    bad[number] = other
-                    if rejects is not None:
-                        rejects.write(text)
-                    lines.append(b"\n")
+                    found.bad[number] = other
+                    found.texts[number] = text
+                    found.lines.append(b"\n")
                 else:
-                    lines.append(text)
+                    found.lines.append(text)
     elif layout == "jsonl":
         for number, line in _iter_lines(path):
             if line.strip():
                 other = _mismatch(fmt, line)
                 if other is not None:
-                    bad[number] = other
+                    found.bad[number] = other
+    return found
+
+
+def _read_one(
+    path: Path,
+    fmt: str,
+    first: int,
+    *,
+    report: ReadReport,
+    rejects: RejectSink | None,
+    keep_source: bool,
+) -> Iterator[Conversation]:
+    reader = _readers()[fmt]
+    found = _foreign(path, fmt)
+    in_array = found.in_array
     where = f"record {first}" if in_array else f"line {first}"
-    for number, other in bad.items():
+    for number, other in found.bad.items():
+        if rejects is not None and number in found.texts:
+            rejects.write(found.texts[number])
         report.read += 1
         report.reject(
             RecordIssue(
@@ -285,11 +366,18 @@ def read_auto(
                 in_array=in_array,
             )
         )
-    if not bad:
+    if not found.bad:
         yield from reader(path, report=report, rejects=rejects, keep_source=keep_source)
         return
     yield from _read_filtered(
-        path, reader, bad, lines, in_array, report=report, rejects=rejects, keep_source=keep_source
+        path,
+        reader,
+        found.bad,
+        found.lines,
+        in_array,
+        report=report,
+        rejects=rejects,
+        keep_source=keep_source,
     )
 
 

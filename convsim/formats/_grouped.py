@@ -25,7 +25,7 @@ import gc
 import json
 import math
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -63,6 +63,10 @@ T = TypeVar("T")
 Note = tuple[int, str | None, str]
 """A non-fatal issue: (record number, field path or None, message)."""
 
+NOT_KEPT = "not kept: "
+"""Prefix of a note whose subject was dropped, not kept anywhere: such a note makes its
+conversation count as lossy."""
+
 
 class SourceError(RecordError):
     """A :class:`RecordError` that also names the record (line) the bad field is in."""
@@ -92,6 +96,10 @@ class Piece:
     """Other ids that name this unit (run ids of a trace), for links to resolve."""
     extra: Any = None
     """Format-specific context (resource attributes, ...)."""
+    own: str | None = None
+    """The piece's id within its unit (a span id), when other pieces may anchor to it."""
+    anchor: str | None = None
+    """The ``own`` id of the piece this one belongs with (a log record's span)."""
 
 
 @dataclass(slots=True)
@@ -232,13 +240,28 @@ class _Plan:
         self.first: dict[str, int] = {}
         self.ending: dict[int, list[str]] = {}
         self.conflicts: dict[str, list[str]] = {}
+        self.peer_rank: dict[str, int] = {}
+        """Units holding several conversations of one rank (sessions of a batch trace):
+        the rank their keys share."""
+        self.anchor_key: dict[tuple[str, str], str] = {}
+        """(unit, own id) of pieces whose key is not their unit's, for anchored pieces."""
 
     def key_of(self, piece: Piece, record_hints: dict[str, str]) -> str:
         """The conversation a piece belongs to.
 
         ``record_hints`` maps the units of the piece's record to the grouping key their
         other pieces carry, so a piece without a key (a tool span) finds its trace's.
+        In a unit that holds several conversations of one rank, a piece with such a
+        key is its conversation's, and an anchored piece follows the piece it names.
         """
+        rank = self.peer_rank.get(piece.unit)
+        if rank is not None:
+            if piece.hint is not None and piece.hint[0] == rank:
+                return piece.hint[2]
+            if piece.anchor is not None:
+                anchored = self.anchor_key.get((piece.unit, piece.anchor))
+                if anchored is not None:
+                    return anchored
         key = self.unit_key.get(piece.unit)
         if key is not None:
             return key
@@ -259,6 +282,8 @@ class _Index:
         self.links: dict[int, list[str]] = {}
         self.aliases: dict[str, str] = {}
         self.other_hints: dict[int, set[str]] = {}
+        self.peers: dict[int, dict[str, tuple[int, str, str]]] = {}
+        self.own_hint: dict[tuple[str, str], str] = {}
         self._interned: dict[tuple[int, str, str], tuple[int, str, str]] = {}
 
     def add_record(self, pieces: list[Piece]) -> None:
@@ -291,7 +316,16 @@ class _Index:
                     self.other_hints.setdefault(i, set()).add(best[2])
                 self.hint[i] = hint
             elif hint[2] != best[2]:
-                self.other_hints.setdefault(i, set()).add(hint[2])
+                if hint[0] == best[0]:
+                    # Another conversation of the same rank in this unit: its own group.
+                    self.peers.setdefault(i, {}).setdefault(hint[2], hint)
+                else:
+                    self.other_hints.setdefault(i, set()).add(hint[2])
+            current = self.hint[i]
+            if piece.own is not None and current is not None and current[2] != hint[2]:
+                # Only pieces keyed apart from their unit are remembered: the others'
+                # anchored pieces find them through the unit's key.
+                self.own_hint[(piece.unit, piece.own)] = hint[2]
         if piece.link is not None and piece.link != piece.unit:
             targets = self.links.setdefault(i, [])
             if piece.link not in targets:
@@ -354,7 +388,21 @@ class _Index:
                 continue
             hint = self.hint[i]
             key, name = (hint[2], hint[1]) if hint is not None else (names[i], default_key)
-            place(i, key, name, self.other_hints.get(i, set()))
+            merged = set(self.other_hints.get(i, set()))
+            peers = self.peers.get(i, {})
+            same = [p for p in peers.values() if hint is not None and p[0] == hint[0]]
+            # Peers outranked by a later, better key merge into it like any other key.
+            merged.update(p[2] for p in peers.values() if p not in same)
+            place(i, key, name, merged)
+            if same and hint is not None:
+                plan.peer_rank[names[i]] = hint[0]
+                for _, peer_name, peer in same:
+                    plan.key_name.setdefault(peer, peer_name)
+                    # Ends with its unit: a piece anchored to it may come last.
+                    if self.first[i] < plan.first.get(peer, self.first[i] + 1):
+                        plan.first[peer] = self.first[i]
+                    last[peer] = max(last.get(peer, -1), self.last[i])
+        plan.anchor_key = {k: v for k, v in self.own_hint.items() if k[0] in plan.peer_rank}
         # Linked units (response chains, feedback): the best key of the component, else
         # its root (the first unit without a parent).
         components: dict[int, list[int]] = {}
@@ -383,8 +431,53 @@ class _Index:
         return plan
 
 
+FILE_SHIFT = 40
+"""Record numbers of a multi-file read are ``file_index << FILE_SHIFT | line``."""
+_LINE_MASK = (1 << FILE_SHIFT) - 1
+
+
+class _Inputs:
+    """Several input files read as one stream of records, each numbered by file and line.
+
+    Pieces of one conversation may be spread over files (spans in one, their log
+    records or feedback in another); numbering records across the files lets the two
+    passes of :func:`read_grouped` treat them as one input, and :meth:`locate` turns a
+    number back into the file and line a user can open.
+    """
+
+    def __init__(self, paths: Sequence[Path], max_line_bytes: int) -> None:
+        self.paths = list(paths)
+        self.names = [str(p) for p in self.paths]
+        self.in_array = [file_layout(p, max_line_bytes) == "array" for p in self.paths]
+        self.max_line_bytes = max_line_bytes
+
+    def records(
+        self, scratches: list[ReadReport] | None, rejects: RejectSink | None
+    ) -> Iterator[tuple[int, Any]]:
+        for k, path in enumerate(self.paths):
+            scratch = scratches[k] if scratches is not None else ReadReport(file=self.names[k])
+            for number, record in _records(path, scratch, rejects, self.max_line_bytes):
+                yield k << FILE_SHIFT | number, record
+
+    def issue(self, number: int, field: str | None, message: str) -> RecordIssue:
+        """A :class:`RecordIssue` at the file and line of a record number."""
+        k, line = number >> FILE_SHIFT, number & _LINE_MASK
+        return RecordIssue(
+            self.names[k],
+            line,
+            field,
+            message,
+            in_array=self.in_array[k],
+            lost=message.startswith(NOT_KEPT),
+        )
+
+    def locate(self, number: int) -> tuple[str, int]:
+        """The file name and line of a record number."""
+        return self.names[number >> FILE_SHIFT], number & _LINE_MASK
+
+
 def read_grouped(
-    path: Path,
+    path: Path | Sequence[Path],
     fmt: GroupedFormat,
     *,
     report: ReadReport,
@@ -395,7 +488,9 @@ def read_grouped(
     """Yield the conversations of a multi-record export, one as soon as it is complete.
 
     Args:
-        path: JSONL, a JSON array or one JSON document.
+        path: JSONL, a JSON array or one JSON document; or several such files read as
+            one input, for exports whose records of one conversation are spread over
+            files (traces and logs, runs and feedback).
         fmt: The format's splitting and building rules.
         report: Receives counts, issues and notes.
         rejects: Receives unreadable records, unusable pieces and the records of rejected
@@ -406,10 +501,9 @@ def read_grouped(
     """
     if max_line_bytes is None:
         max_line_bytes = line_limit(SPAN_MAX_LINE_BYTES)
-    name = str(path)
-    in_array = file_layout(path, max_line_bytes) == "array"
+    inputs = _Inputs([path] if isinstance(path, Path) else path, max_line_bytes)
     index = _Index()
-    for number, record in _records(path, ReadReport(file=name), None, max_line_bytes):
+    for number, record in inputs.records(None, None):
         try:
             with paused_gc():
                 pieces = fmt.split(record, number, [])
@@ -419,20 +513,21 @@ def read_grouped(
     plan = index.plan(fmt.default_key)
     del index
 
-    scratch = ReadReport(file=name)
-    synced = synced_issues = 0
+    scratches = [ReadReport(file=n) for n in inputs.names]
+    synced = [0] * len(scratches)
+    synced_issues = [0] * len(scratches)
     open_groups: dict[str, Group] = {}
 
     def sync() -> None:
-        # Unreadable records are counted by the record reader in ``scratch``.
-        nonlocal synced, synced_issues
-        delta = scratch.rejected - synced
-        report.read += delta
-        report.rejected += delta
-        for issue in scratch.issues[synced_issues:]:
-            if len(report.issues) < MAX_KEPT_ISSUES:
-                report.issues.append(issue)
-        synced, synced_issues = scratch.rejected, len(scratch.issues)
+        # Unreadable records are counted by the record reader in each file's scratch.
+        for k, scratch in enumerate(scratches):
+            delta = scratch.rejected - synced[k]
+            report.read += delta
+            report.rejected += delta
+            for issue in scratch.issues[synced_issues[k] :]:
+                if len(report.issues) < MAX_KEPT_ISSUES:
+                    report.issues.append(issue)
+            synced[k], synced_issues[k] = scratch.rejected, len(scratch.issues)
 
     def write_reject(records: list[Any]) -> None:
         if rejects is None:
@@ -459,28 +554,21 @@ def read_grouped(
         except Exception as e:
             line = e.line if isinstance(e, SourceError) else first
             fld, msg = describe_parse_error(e)
-            report.reject(
-                RecordIssue(
-                    name, line, fld, f"conversation {group.key!r}: {msg}", in_array=in_array
-                )
-            )
+            report.reject(inputs.issue(line, fld, f"conversation {group.key!r}: {msg}"))
             write_reject(fmt.rewrap(group.pieces))
             return
         if conv.provenance is None:
             conv.provenance = Provenance(source_format=fmt.name)
-        conv.provenance.source_file = name
-        conv.provenance.source_line = first
+        conv.provenance.source_file, conv.provenance.source_line = inputs.locate(first)
         if keep_source:
             conv.provenance.record = fmt.rewrap(group.pieces)
         report.kept += 1
         failed = conv.metadata.get("failed_calls")
         report.failed_calls += len(failed) if isinstance(failed, list) else 0
-        report.keep_noted(
-            [RecordIssue(name, ln, fld, msg, in_array=in_array) for ln, fld, msg in notes]
-        )
+        report.keep_noted([inputs.issue(ln, fld, msg) for ln, fld, msg in notes])
         yield conv
 
-    for number, record in _records(path, scratch, rejects, max_line_bytes):
+    for number, record in inputs.records(scratches, rejects):
         sync()
         problems: list[Problem] = []
         try:
@@ -489,12 +577,12 @@ def read_grouped(
         except Exception as e:
             fld, msg = describe_parse_error(e)
             report.read += 1
-            report.reject(RecordIssue(name, number, fld, msg, in_array=in_array))
+            report.reject(inputs.issue(number, fld, msg))
             write_reject([record])
             continue
         for where, msg, raw in problems:
             report.read += 1
-            report.reject(RecordIssue(name, number, where, msg, in_array=in_array))
+            report.reject(inputs.issue(number, where, msg))
             write_reject([raw])
         record_hints: dict[str, str] = {}
         best_prio: dict[str, int] = {}
@@ -1047,7 +1135,8 @@ def attach_tool_runs(
 
     A run whose call already has a result enriches it (timing, error flag, missing
     content); a run for a call without a result adds one right after the call's other
-    results. A run without a call id answers the first unanswered call of its tool. A run
+    results. A run without a call id answers the first unanswered call of its tool, else
+    enriches the first answered one no other run has enriched yet. A run
     whose call id matches no call rejects the conversation (:class:`SourceError`), unless
     the call is in a set-aside branch (then it is reported and skipped); a run with no id
     and no candidate call is kept verbatim in ``metadata[unattached_key]`` and reported.
@@ -1075,6 +1164,7 @@ def attach_tool_runs(
     new_results: list[tuple[ToolMessage, Origin]] = []
     unattached: list[JsonValue] = []
     kept = 0
+    enriched: set[str] = set()
     for run in runs:
         call_id = run.call_id
         if not call_id:
@@ -1082,6 +1172,12 @@ def attach_tool_runs(
                 cid
                 for cid in calls_in_order
                 if call_names.get(cid) == run.name and cid not in results
+            ] or [
+                # The result came with the next model call's input (as exporters that
+                # record tools by name send it): the run still gives its timing.
+                cid
+                for cid in calls_in_order
+                if call_names.get(cid) == run.name and cid not in enriched
             ]
             if not candidates:
                 unattached.append(json_safe(run.raw))
@@ -1096,6 +1192,7 @@ def attach_tool_runs(
                 continue
             call_id = candidates[0]
         existing = results.get(call_id)
+        enriched.add(call_id)
         if existing is not None:
             if existing.content is None and existing.parts is None and run.result is not None:
                 existing.content = run.result

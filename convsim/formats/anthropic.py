@@ -40,12 +40,15 @@ from ..trace import (
     SystemMessage,
     TextPart,
     ToolCall,
+    ToolDefinition,
     ToolMessage,
     Usage,
     UserMessage,
 )
 from ._base import content_fields, content_id, expect_dict, expect_list, read_json_records
+from ._export import LAYOUT, MESSAGES, Export, Losses, message_path, part_path, verbatim_block
 from ._grouped import count, file_layout, json_safe
+from ._tools import merge_tools, tool_definition
 
 FORMAT = "anthropic"
 
@@ -137,7 +140,12 @@ def conversation_from_anthropic(
     metadata: dict[str, JsonValue] = {}
     if "metadata" in request:
         metadata.update(expect_dict(json_safe(request["metadata"]), f"{prefix}metadata"))
-    params = {k: json_safe(v) for k, v in request.items() if k not in _RECORD_KEYS}
+    tools = _tools(request.get("tools"))
+    params = {
+        k: json_safe(v)
+        for k, v in request.items()
+        if k not in _RECORD_KEYS and not (k == "tools" and tools is not None)
+    }
     if params:
         metadata["anthropic.request"] = params
         notes.append(
@@ -160,10 +168,24 @@ def conversation_from_anthropic(
         messages=messages,
         metadata=metadata,
         tags=tags,
+        tools=tools or [],
         provenance=Provenance(
             source_format=FORMAT, source_file=source_file, source_line=source_line
         ),
     )
+
+
+def _tools(raw: Any) -> list[ToolDefinition] | None:
+    """The request's tool definitions; None when one cannot be read (kept verbatim)."""
+    if not isinstance(raw, list):
+        return None
+    out: list[ToolDefinition] = []
+    for item in raw:
+        tool, _ = tool_definition(item)
+        if tool is None:
+            return None
+        merge_tools(out, [tool])
+    return out
 
 
 def _system(raw: Any, where: str, notes: Notes) -> list[Message]:
@@ -403,9 +425,9 @@ def _blocks(m: Message) -> list[dict[str, Any]]:
     return blocks
 
 
-def _lose(lost: list[str] | None, i: int, what: str) -> None:
-    if lost is not None:
-        lost.append(f"message {i}: {what}")
+_REQUEST_PARAMS = "anthropic.request"
+_NO_MESSAGE_FIELD = ("id", "timestamp", "latency_ms", "name")
+_NO_RESPONSE_FIELD = ("model", "usage", "finish_reason")
 
 
 def to_anthropic_request(
@@ -414,87 +436,20 @@ def to_anthropic_request(
     """The conversation as an Anthropic Messages API request body.
 
     Leading system messages become ``system``; consecutive tool results are merged into
-    one user message of ``tool_result`` blocks. What the request cannot carry (message
-    ids, times, names, usage, metadata, later system messages, unparsable tool
-    arguments) is described in ``lost`` when a list is given. Request parameters kept at
-    import (``metadata["anthropic.request"]``) are restored.
+    one user message of ``tool_result`` blocks; tool definitions become ``tools``.
+    Request parameters kept at import (``metadata["anthropic.request"]``) are restored.
+    When ``lost`` is given, the canonical field paths the record cannot carry are
+    appended to it (see :func:`export_anthropic`).
     """
-    conv = conversation
-    body: dict[str, Any] = {}
-    params = conv.metadata.get("anthropic.request")
-    if isinstance(params, dict):
-        body.update(params)
-    msgs = list(conv.messages)
-    system: list[SystemMessage] = []
-    while msgs and isinstance(msgs[0], SystemMessage):
-        first = msgs.pop(0)
-        assert isinstance(first, SystemMessage)
-        system.append(first)
+    body: dict[str, Any] = dict(_request_params(conversation))
+    if conversation.tools:
+        body["tools"] = [_tool_to_anthropic(t) for t in conversation.tools]
+    system, rest = _leading_system(conversation.messages)
     if system:
-        plain = len(system) == 1 and not system[0].metadata and system[0].parts is None
-        if plain and system[0].content is not None:
-            body["system"] = system[0].content
-        else:
-            blocks: list[dict[str, Any]] = []
-            for s in system:
-                if s.content is not None:
-                    blocks.append({"type": "text", "text": s.content, **s.metadata})
-                blocks.extend(_part_to_block(p) for p in s.parts or [])
-            body["system"] = blocks
-        for i, s in enumerate(system):
-            if s.developer:
-                _lose(lost, i, "developer flag")
-            if s.name is not None:
-                _lose(lost, i, "name")
-    out: list[dict[str, Any]] = []
-    offset = len(system)
-    for i, m in enumerate(msgs, start=offset):
-        for attr in ("id", "timestamp", "latency_ms", "name"):
-            if getattr(m, attr) is not None:
-                _lose(lost, i, attr)
-        if m.metadata and not (
-            isinstance(m, AssistantMessage) and set(m.metadata) <= {"anthropic.content"}
-        ):
-            _lose(lost, i, "metadata")
-        if isinstance(m, ToolMessage):
-            block: dict[str, Any] = {"type": "tool_result", "tool_use_id": m.tool_call_id}
-            if m.parts is not None:
-                block["content"] = _blocks(m)
-            elif m.content is not None:
-                block["content"] = m.content
-            if m.is_error:
-                block["is_error"] = True
-            prev = out[-1] if out else None
-            if (
-                prev is not None
-                and prev["role"] == "user"
-                and isinstance(prev["content"], list)
-                and prev["content"]
-                and all(b.get("type") == "tool_result" for b in prev["content"])
-            ):
-                prev["content"].append(block)
-            else:
-                out.append({"role": "user", "content": [block]})
-            continue
-        if isinstance(m, AssistantMessage):
-            for attr in ("model", "usage", "finish_reason"):
-                if getattr(m, attr) is not None:
-                    _lose(lost, i, attr)
-            blocks = _blocks(m)
-            for c in m.tool_calls:
-                if c.arguments is None:
-                    _lose(lost, i, f"unparsable arguments of tool call {c.id}")
-                blocks.append(
-                    {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments or {}}
-                )
-            simple = m.parts is None and not m.tool_calls and m.content is not None
-            out.append({"role": "assistant", "content": m.content if simple else blocks})
-            continue
-        if isinstance(m, SystemMessage):
-            _lose(lost, i, "a system message after the first turn is sent as user text")
-        simple = m.parts is None and m.content is not None
-        out.append({"role": "user", "content": m.content if simple else _blocks(m)})
-    body["messages"] = out
+        body["system"] = _system_to_anthropic(system)
+    body["messages"] = _messages_to_anthropic(rest)
+    if lost is not None:
+        lost.extend(_losses(conversation).sorted())
     return body
 
 
@@ -504,12 +459,209 @@ def to_anthropic_record(
     """The request body plus ``id``, ``tags`` and ``metadata``, as :func:`read_anthropic` reads.
 
     ``metadata`` here is the conversation's metadata, not the API's ``metadata`` field.
+    ``lost`` is filled as in :func:`to_anthropic_request`.
     """
     record: dict[str, Any] = {"id": conversation.id}
     record.update(to_anthropic_request(conversation, lost=lost))
-    metadata = {k: v for k, v in conversation.metadata.items() if k != "anthropic.request"}
+    metadata = {k: v for k, v in conversation.metadata.items() if k != _REQUEST_PARAMS}
     if metadata:
         record["metadata"] = metadata
     if conversation.tags:
         record["tags"] = conversation.tags
     return record
+
+
+def export_anthropic(conversation: Conversation) -> Export:
+    """The conversation's record, and the canonical fields the record cannot carry.
+
+    A request's messages have only a role and content blocks: message ids, times,
+    names and metadata are reported, and so are an assistant's model, usage and finish
+    reason (a request holds no response), a system message after the start (sent as
+    user text), signals and scores. Leading system messages keep their metadata as
+    fields of their text block.
+    """
+    return Export(records=[to_anthropic_record(conversation)], lost=_losses(conversation).sorted())
+
+
+def _request_params(conversation: Conversation) -> dict[str, Any]:
+    # Keys the record writes itself would overwrite them, or be overwritten.
+    params = conversation.metadata.get(_REQUEST_PARAMS)
+    if not isinstance(params, dict):
+        return {}
+    taken = _RECORD_KEYS | ({"tools"} if conversation.tools else set())
+    return {k: v for k, v in params.items() if k not in taken}
+
+
+def _tool_to_anthropic(tool: ToolDefinition) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": tool.name}
+    if tool.description is not None:
+        out["description"] = tool.description
+    if tool.parameters is not None:
+        out["input_schema"] = tool.parameters
+    for key, value in tool.extra.items():
+        out.setdefault(key, value)  # extra fields never replace the definition's own
+    return out
+
+
+def _leading_system(messages: list[Message]) -> tuple[list[SystemMessage], list[Message]]:
+    system: list[SystemMessage] = []
+    for m in messages:
+        if not isinstance(m, SystemMessage):
+            break
+        system.append(m)
+    return system, messages[len(system) :]
+
+
+def _system_to_anthropic(system: list[SystemMessage]) -> str | list[dict[str, Any]]:
+    first = system[0]
+    if len(system) == 1 and not first.metadata and first.parts is None:
+        if first.content is not None:
+            return first.content  # the short form, as most requests write it
+    blocks: list[dict[str, Any]] = []
+    for s in system:
+        if s.content is not None:
+            extra = {k: v for k, v in s.metadata.items() if k not in ("type", "text")}
+            blocks.append({"type": "text", "text": s.content, **extra})
+        blocks.extend(_part_to_block(p) for p in s.parts or [])
+    return blocks
+
+
+def _messages_to_anthropic(messages: list[Message]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if isinstance(m, ToolMessage):
+            _add_tool_result(out, _tool_result_block(m))
+        elif isinstance(m, AssistantMessage):
+            out.append({"role": "assistant", "content": _assistant_content(m)})
+        else:
+            # The API has no system turn after the start: a later one is sent as user text.
+            simple = m.parts is None and m.content is not None
+            out.append({"role": "user", "content": m.content if simple else _blocks(m)})
+    return out
+
+
+def _tool_result_block(m: ToolMessage) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": m.tool_call_id}
+    if m.parts is not None:
+        block["content"] = _blocks(m)
+    elif m.content is not None:
+        block["content"] = m.content
+    if m.is_error:
+        block["is_error"] = True
+    return block
+
+
+def _add_tool_result(out: list[dict[str, Any]], block: dict[str, Any]) -> None:
+    # Results of one round of calls share a user message, as the API expects.
+    prev = out[-1] if out else None
+    if (
+        prev is not None
+        and prev["role"] == "user"
+        and isinstance(prev["content"], list)
+        and prev["content"]
+        and all(b.get("type") == "tool_result" for b in prev["content"])
+    ):
+        prev["content"].append(block)
+    else:
+        out.append({"role": "user", "content": [block]})
+
+
+def _assistant_content(m: AssistantMessage) -> str | list[dict[str, Any]]:
+    if m.parts is None and not m.tool_calls and m.content is not None:
+        return m.content
+    blocks = _blocks(m)
+    blocks.extend(
+        {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments or {}}
+        for c in m.tool_calls
+    )
+    return blocks
+
+
+# -- what the record cannot carry -------------------------------------------------------
+
+
+def _losses(conversation: Conversation) -> Losses:
+    losses = Losses()
+    losses.fields(conversation, "signals", "scores")
+    if _REQUEST_PARAMS in conversation.metadata:
+        params = _request_params(conversation)
+        if not params or params != conversation.metadata[_REQUEST_PARAMS]:
+            losses.add("metadata")
+    if conversation.tools:
+        losses.tools(conversation.tools, [_tool_to_anthropic(t) for t in conversation.tools])
+    system, rest = _leading_system(conversation.messages)
+    for s in system:
+        losses.message_fields(s, *_NO_MESSAGE_FIELD, "developer")
+        _system_losses(s, losses)
+    for m in rest:
+        _message_losses(m, losses)
+    return losses
+
+
+def _system_losses(s: SystemMessage, losses: Losses) -> None:
+    if s.parts is None:
+        if s.content is None:
+            losses.add(MESSAGES)  # no text, no block: the message is dropped
+        elif {"type", "text"} & set(s.metadata):
+            losses.add(message_path("metadata"))
+        return
+    if s.content is not None or len(s.parts) != 1:
+        losses.add(MESSAGES)  # every block reads back as a system message of its own
+        return
+    if s.metadata:
+        losses.add(message_path("metadata"))  # only text written from content carries it
+    (p,) = s.parts
+    if isinstance(p, TextPart):
+        losses.add(LAYOUT)
+    elif not (isinstance(p, OtherPart) and verbatim_block(p) and p.source_type != "text"):
+        losses.add(part_path(p))  # the reader keeps a non-text system block as an other part
+
+
+def _message_losses(m: Message, losses: Losses) -> None:
+    losses.message_fields(m, *_NO_MESSAGE_FIELD, *_NO_RESPONSE_FIELD)
+    if m.metadata:
+        losses.add(message_path("metadata"))
+    if isinstance(m, SystemMessage):
+        losses.add(message_path("role"))
+        losses.message_fields(m, "developer")
+    if isinstance(m, AssistantMessage):
+        for c in m.tool_calls:
+            losses.arguments(c, c.arguments or {})
+    if m.parts is None:
+        return  # content alone is a string or a text block, and reads back as content
+    lone_text = len(m.parts) == 1 and isinstance(m.parts[0], TextPart)
+    if m.content is not None or not m.parts or lone_text:
+        losses.add(LAYOUT)  # the reader makes one text block content, and no blocks nothing
+    for p in m.parts:
+        _part_losses(p, losses)
+
+
+def _part_losses(p: Part, losses: Losses) -> None:
+    if isinstance(p, ReasoningPart):
+        if p.redacted and p.text is not None:
+            losses.add(part_path(p, "text"))  # redacted_thinking holds only the opaque data
+        if p.redacted and p.signature is None:
+            losses.add(part_path(p, "signature"))  # the data is required; written empty
+        if not p.redacted and p.text is None:
+            losses.add(part_path(p, "text"))  # thinking text is required; written empty
+    elif isinstance(p, MediaPart):
+        if not _media_survives(p):
+            losses.add(part_path(p))
+    elif isinstance(p, OtherPart):
+        if p.source_type in ("tool_use", "tool_result"):
+            losses.add(MESSAGES)  # read back as a tool call or a tool result
+        elif not (verbatim_block(p) and p.source_type not in _BLOCK_KEYS):
+            losses.add(part_path(p))
+
+
+def _media_survives(p: MediaPart) -> bool:
+    # image and document blocks hold one source: a file id, base64 data or a URL.
+    if p.modality not in ("image", "file"):
+        return False
+    if p.file_id is not None:
+        return p.uri is None and p.mime_type is None
+    if p.uri is None:
+        return False
+    if p.uri.startswith("data:") and ";base64," in p.uri:
+        return p.mime_type == p.uri[5:].split(";base64,", 1)[0]
+    return p.mime_type is None

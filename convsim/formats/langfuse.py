@@ -28,6 +28,7 @@ from ..datasets import ReadReport, RecordError, RejectSink
 from ..trace import AssistantMessage, Conversation, Message, Provenance, Score, Usage, UserSignals
 from ._base import expect_dict
 from ._grouped import (
+    NOT_KEPT,
     Group,
     History,
     Note,
@@ -369,7 +370,7 @@ class _Builder:
                     (
                         line,
                         f"{where}.input",
-                        "generation input/output is not a message list; not used",
+                        f"{NOT_KEPT}generation input/output is not a message list",
                     )
                 )
             return
@@ -433,8 +434,8 @@ class _Builder:
                 (
                     s.piece.number,
                     f"{s.piece.where}.input",
-                    f"observation {s.span_id} holds messages that neither continue nor repeat "
-                    "the conversation; not used",
+                    f"{NOT_KEPT}observation {s.span_id} holds messages that neither continue "
+                    "nor repeat the conversation",
                 )
             )
 
@@ -481,7 +482,7 @@ class _Builder:
     def _score(self, p: Piece, raw: dict[str, Any], where: str) -> list[Score]:
         name = raw.get("name")
         if not isinstance(name, str) or not name:
-            self.notes.append((p.number, f"{where}.name", "score without a name skipped"))
+            self.notes.append((p.number, f"{where}.name", f"{NOT_KEPT}score without a name"))
             return []
         data_type = raw.get("dataType")
         value = raw.get("value")
@@ -524,7 +525,7 @@ class _Builder:
                 return [Score(**base, value=float(value), kind="continuous")]
         except ValidationError as e:
             self.notes.append(
-                (p.number, where, f"score {name!r} not imported: {e.errors()[0]['msg']}")
+                (p.number, where, f"{NOT_KEPT}score {name!r}: {e.errors()[0]['msg']}")
             )
             return []
         self.notes.append((p.number, f"{where}.value", f"score {name!r} has no usable value"))

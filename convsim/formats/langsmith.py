@@ -13,13 +13,24 @@ the forms tracers write: LangChain-serialised messages (``{"lc": 1, "type":
 "data": {...}}``, often as a list of lists) with ``outputs.generations``, or raw OpenAI
 request/response payloads. Tool runs attach to their call (by the tool message's
 ``tool_call_id`` or the tool name); chain runs that carry the message state extend the
-conversation. Token counts, cost, model and timing come from the run; feedback becomes
-scores. History re-sent on each LLM run is merged as for OpenTelemetry.
+conversation. Token counts (``outputs.usage_metadata``, else
+``extra.metadata.usage_metadata``), cost, model, finish reason and timing come from the
+run, the tools offered (``inputs.tools``) become ``Conversation.tools``, and an LLM run
+that failed (an ``error`` and no output) is kept in ``metadata.failed_calls``. History
+re-sent on each LLM run is merged as for OpenTelemetry.
+
+Feedback becomes scores on the conversation that holds its run (by ``run_id``, else by
+``trace_id``), wherever the run is: runs and feedback exported to separate files are
+joined when the files are imported together. Feedback whose run is in none of the files
+is rejected, naming its file and line. Put the feedback file first when the runs file is
+large: a conversation is held in memory until its last record has been read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import ast
+import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -32,12 +43,15 @@ from ..trace import (
     Message,
     Provenance,
     Score,
+    ToolDefinition,
     ToolMessage,
     Usage,
     UserSignals,
 )
 from ._base import expect_dict
+from ._convert import MultiFileImporter
 from ._grouped import (
+    NOT_KEPT,
     Group,
     History,
     Note,
@@ -60,6 +74,7 @@ from ._grouped import (
     read_grouped,
     text_of,
 )
+from ._tools import merge_tools, tool_definition
 from .openai import message_from_openai
 from .otel import _Span, span_order
 
@@ -86,25 +101,36 @@ _CORE = ("role", "content", "tool_calls", "tool_call_id", "name")
 _LC_MAPPED = frozenset(
     {"content", "tool_calls", "tool_call_id", "name", "type", "role", "additional_kwargs"}
 )
-_OPENAI_NOISE: dict[str, Any] = {
-    "refusal": None,
-    "annotations": [],
-    "audio": None,
-    "function_call": None,
-}
+# Fields the OpenAI SDK writes on every response message; empty, they say nothing.
+_OPENAI_NOISE = frozenset({"refusal", "annotations", "audio", "function_call"})
+# The first line of a Python exception as LangSmith stores it: ``Name('text')`` (repr)
+# or ``module.Name: text`` (traceback style).
+_ERROR_REPR = re.compile(r"([A-Za-z_][\w.]*)\((.*)\)")
+_ERROR_LINE = re.compile(r"([A-Za-z_][\w.]*): (.*)")
+# Piece kinds: a feedback record gets a second piece linking it to its trace, so that
+# feedback on a run missing from the export still finds the run's conversation.
+_RUN, _FEEDBACK, _FEEDBACK_BY_TRACE = "run", "feedback", "feedback-by-trace"
 
 
-def read_langsmith(
-    path: Path,
+def read_langsmith_files(
+    paths: Sequence[Path],
     *,
     report: ReadReport,
     rejects: RejectSink | None = None,
     keep_source: bool = False,
 ) -> Iterator[Conversation]:
-    """Yield the threads in a LangSmith run export (see the module docstring)."""
+    """Yield the threads in LangSmith run exports read as one (see the module docstring).
+
+    Feedback in one file attaches to runs in another; issues and notes name the file and
+    line of the record they are about.
+    """
     yield from read_grouped(
-        path, LangSmithFormat(), report=report, rejects=rejects, keep_source=keep_source
+        list(paths), LangSmithFormat(), report=report, rejects=rejects, keep_source=keep_source
     )
+
+
+read_langsmith = MultiFileImporter(read_langsmith_files)
+"""Yield the threads in a LangSmith run export; see :func:`read_langsmith_files`."""
 
 
 def lc_to_openai(raw: Any) -> tuple[dict[str, Any], dict[str, JsonValue]]:
@@ -120,7 +146,7 @@ def lc_to_openai(raw: Any) -> tuple[dict[str, Any], dict[str, JsonValue]]:
         rest = {
             k: json_safe(v)
             for k, v in raw.items()
-            if k not in _CORE and _OPENAI_NOISE.get(k, ...) != v
+            if k not in _CORE and not (k in _OPENAI_NOISE and v in (None, []))
         }
         return plain, rest
     if raw.get("lc") == 1 and isinstance(raw.get("id"), list) and raw["id"]:
@@ -198,14 +224,7 @@ class LangSmithFormat:
                 problems.append((where, "expected an object", item))
                 continue
             if "run_type" not in item and "key" in item and "run_id" in item:
-                run_id = item.get("run_id")
-                if not isinstance(run_id, str) or not run_id:
-                    problems.append((f"{where}.run_id", "feedback needs the id of its run", item))
-                    continue
-                fid = item.get("id") if isinstance(item.get("id"), str) else f"{number}:{where}"
-                pieces.append(
-                    Piece(number, where, f"feedback:{fid}", item, link=run_id, extra="feedback")
-                )
+                pieces.extend(_feedback_pieces(item, number, where, problems))
                 continue
             run_id = item.get("id")
             if not isinstance(run_id, str) or not run_id:
@@ -223,17 +242,34 @@ class LangSmithFormat:
                 )
                 continue
             pieces.append(
-                Piece(number, where, unit, item, hint=_thread(item), aliases=(run_id,), extra="run")
+                Piece(number, where, unit, item, hint=_thread(item), aliases=(run_id,), extra=_RUN)
             )
         return pieces
 
     def rewrap(self, pieces: list[Piece]) -> list[Any]:
         """The original run and feedback records."""
-        return [p.data for p in pieces]
+        return [p.data for p in pieces if p.extra != _FEEDBACK_BY_TRACE]
 
     def build(self, group: Group, notes: list[Note]) -> Conversation:
         """Rebuild one thread from its runs."""
         return _Builder(group, notes).build()
+
+
+def _feedback_pieces(
+    item: dict[str, Any], number: int, where: str, problems: list[Problem]
+) -> list[Piece]:
+    """The pieces of one feedback record: one linked to its run, one to its trace."""
+    run_id = item.get("run_id")
+    if not isinstance(run_id, str) or not run_id:
+        problems.append((f"{where}.run_id", "feedback needs the id of its run", item))
+        return []
+    fid = item.get("id") if isinstance(item.get("id"), str) else f"{number}:{where}"
+    unit = f"feedback:{fid}"
+    pieces = [Piece(number, where, unit, item, link=run_id, extra=_FEEDBACK)]
+    trace = item.get("trace_id")
+    if isinstance(trace, str) and trace and trace != run_id:
+        pieces.append(Piece(number, where, unit, item, link=trace, extra=_FEEDBACK_BY_TRACE))
+    return pieces
 
 
 def _order_key(run: dict[str, Any]) -> str:
@@ -249,13 +285,68 @@ class _Builder:
         self.metadata: dict[str, JsonValue] = {}
         self.history = History(self._convert, notes, normalize=_normalize)
         self.message_notes: dict[str, tuple[int, Origin]] = {}
+        self.tools: list[ToolDefinition] = []
+        self.changed_tools: dict[str, Origin] = {}
 
     def build(self) -> Conversation:
+        runs, feedback = self._sort_pieces()
+        if not runs:
+            raise _orphan(feedback[0] if feedback else self.group.pieces[0])
+        first_line = next(iter(runs.values())).number
+        ordered = self._ordered_spans(runs)
+        tools: list[_Span] = []
+        chains: list[_Span] = []
+        for s in ordered:
+            kind = s.attrs.get("run_type")
+            if kind == "llm":
+                self._llm(s)
+            elif kind == "tool":
+                tools.append(s)
+            elif kind == "chain":
+                chains.append(s)
+        for s in chains:
+            self._chain(s)
+        messages = self.history.messages()
+        origins = self.history.origins()
+        if not messages:
+            raise SourceError(
+                first_line, None, "no messages: no llm run carries input or output messages"
+            )
+        self._tools(tools, messages, origins)
+        check_links(messages, origins)
+        scores = [s for p in feedback for s in self._feedback(p)]
+        root = next((s for s in ordered if not s.parent), None)
+        if root is not None:
+            self._root_metadata(root)
+        if self.history.branches:
+            self.metadata["branches"] = cast(JsonValue, self.history.branches)
+        if self.history.failures:
+            self.metadata["failed_calls"] = cast(JsonValue, self.history.failures)
+        self._report(first_line)
+        source_ids = [f"trace:{t}" for t in self.group.units if not t.startswith("feedback:")]
+        if self.group.key_name != "trace_id":
+            source_ids.insert(0, f"{self.group.key_name}:{self.group.key}")
+        return Conversation(
+            id=self.group.key,
+            messages=messages,
+            tools=self.tools,
+            metadata=self.metadata,
+            signals=UserSignals(
+                edits=self.history.edits or None, retries=self.history.retries or None
+            ),
+            scores=scores,
+            provenance=Provenance(source_format=FORMAT, source_ids=source_ids),
+        )
+
+    def _sort_pieces(self) -> tuple[dict[str, Piece], list[Piece]]:
+        """The runs by id (first copy of each) and the feedback records."""
         runs: dict[str, Piece] = {}
         feedback: list[Piece] = []
         for p in self.group.pieces:
-            if p.extra == "feedback":
+            if p.extra == _FEEDBACK:
                 feedback.append(p)
+                continue
+            if p.extra != _RUN:
                 continue
             rid = p.data["id"]
             if rid in runs:
@@ -264,6 +355,9 @@ class _Builder:
                 )
                 continue
             runs[rid] = p
+        return runs, feedback
+
+    def _ordered_spans(self, runs: dict[str, Piece]) -> list[_Span]:
         spans: list[_Span] = []
         for order, p in enumerate(runs.values()):
             r = p.data
@@ -286,68 +380,41 @@ class _Builder:
                 )
             )
         if all(isinstance(s.attrs.get("dotted_order"), str) for s in spans):
-            ordered = sorted(spans, key=lambda s: (_order_key(s.attrs), s.order))
-        else:
-            ordered = span_order(spans, self.notes)
-        tools: list[_Span] = []
-        chains: list[_Span] = []
-        for s in ordered:
-            kind = s.attrs.get("run_type")
-            if kind == "llm":
-                self._llm(s)
-            elif kind == "tool":
-                tools.append(s)
-            elif kind == "chain":
-                chains.append(s)
-        for s in chains:
-            self._chain(s)
-        messages = self.history.messages()
-        origins = self.history.origins()
-        if not messages:
-            raise SourceError(
-                self.group.pieces[0].number,
-                None,
-                "no messages: no llm run carries input or output messages",
-            )
-        self._tools(tools, messages, origins)
-        check_links(messages, origins)
-        scores = [s for p in feedback for s in self._feedback(p)]
-        root = next((s for s in ordered if not s.parent), None)
-        if root is not None:
-            info = {
-                k: json_safe(root.attrs[k])
-                for k in ("name", "tags", "session_id")
-                if root.attrs.get(k) not in (None, [], "")
-            }
-            extra = root.attrs.get("extra")
-            meta = extra.get("metadata") if isinstance(extra, dict) else None
-            if isinstance(meta, dict):
-                rest = {k: json_safe(v) for k, v in meta.items() if k not in _THREAD_KEYS}
-                if rest:
-                    info["metadata"] = rest
-            if info:
-                self.metadata["langsmith"] = info
-                self.kept["langsmith"] = 1
-        if self.history.branches:
-            self.metadata["branches"] = cast(JsonValue, self.history.branches)
+            return sorted(spans, key=lambda s: (_order_key(s.attrs), s.order))
+        return span_order(spans, self.notes)
+
+    def _root_metadata(self, root: _Span) -> None:
+        info = {
+            k: json_safe(root.attrs[k])
+            for k in ("name", "tags", "session_id")
+            if root.attrs.get(k) not in (None, [], "")
+        }
+        extra = root.attrs.get("extra")
+        meta = extra.get("metadata") if isinstance(extra, dict) else None
+        if isinstance(meta, dict):
+            rest = {k: json_safe(v) for k, v in meta.items() if k not in _THREAD_KEYS}
+            if rest:
+                info["metadata"] = rest
+        if info:
+            self.metadata["langsmith"] = info
+            self.kept["langsmith"] = 1
+
+    def _report(self, first_line: int) -> None:
+        """Turn what was counted while building into notes."""
         for problem, (n, origin) in self.message_notes.items():
             self.notes.append((origin.line, origin.where, f"{problem} ({n} message(s))"))
-        note = kept_note(self.group.pieces[0].number, self.kept)
+        for name, origin in self.changed_tools.items():
+            self.notes.append(
+                (
+                    origin.line,
+                    origin.where,
+                    f"tool {name!r} is offered again with a different definition; "
+                    "tools keeps the first one",
+                )
+            )
+        note = kept_note(first_line, self.kept)
         if note:
             self.notes.append(note)
-        source_ids = [f"trace:{t}" for t in self.group.units if not t.startswith("feedback:")]
-        if self.group.key_name != "trace_id":
-            source_ids.insert(0, f"{self.group.key_name}:{self.group.key}")
-        return Conversation(
-            id=self.group.key,
-            messages=messages,
-            metadata=self.metadata,
-            signals=UserSignals(
-                edits=self.history.edits or None, retries=self.history.retries or None
-            ),
-            scores=scores,
-            provenance=Provenance(source_format=FORMAT, source_ids=source_ids),
-        )
 
     # -- messages ------------------------------------------------------------------------
 
@@ -399,77 +466,123 @@ class _Builder:
 
     def _llm(self, s: _Span) -> None:
         r = s.attrs
-        where = s.piece.where
         line = s.piece.number
-        inputs = as_dict(r.get("inputs"))
-        outputs = as_dict(r.get("outputs"))
-        ins: list[tuple[Any, Origin]] = []
+        self._offered_tools(s)
+        ins = self._inputs(s)
+        outs = self._outputs(as_dict(r.get("outputs")), s.piece.where, line)
+        if s.error and not outs:
+            self._failed(s, ins)
+            return
+        if not ins and not outs:
+            return
+
+        def apply(msgs: list[Message], new: bool) -> None:
+            target = next((m for m in reversed(msgs) if isinstance(m, AssistantMessage)), None)
+            if target is not None:
+                self._call_details(r, target)
+                response_id = as_dict(r.get("outputs")).get("id")
+                # The provider's response id, as the OpenTelemetry reader keeps it: a reply
+                # can then be found again across exports.
+                if new and target.id is None and isinstance(response_id, str) and response_id:
+                    target.id = response_id
+
+        self.history.add_call(ins, outs, label=f"run {s.span_id}", apply=apply)
+
+    def _inputs(self, s: _Span) -> list[tuple[Any, Origin]]:
+        """The messages an LLM run was given, with where each came from."""
+        where, line = s.piece.where, s.piece.number
+        inputs = as_dict(s.attrs.get("inputs"))
         messages = inputs.get("messages")
         if isinstance(messages, list) and messages and isinstance(messages[0], list):
             if len(messages) > 1:
                 self.notes.append(
-                    (line, f"{where}.inputs.messages", "batched prompts: only the first is used")
+                    (line, f"{where}.inputs.messages", f"{NOT_KEPT}batched prompts after the first")
                 )
             messages = messages[0]
             prefix = f"{where}.inputs.messages.0"
         else:
             prefix = f"{where}.inputs.messages"
         if isinstance(messages, list):
-            ins = [(m, Origin(line, f"{prefix}.{i}")) for i, m in enumerate(messages)]
-        elif isinstance(inputs.get("prompts"), list):
-            ins = [
+            return [(m, Origin(line, f"{prefix}.{i}")) for i, m in enumerate(messages)]
+        if isinstance(inputs.get("prompts"), list):
+            return [
                 ({"role": "user", "content": p}, Origin(line, f"{where}.inputs.prompts.{i}"))
                 for i, p in enumerate(inputs["prompts"])
             ]
-        outs = self._outputs(outputs, where, line)
-        if not ins and not outs:
-            return
+        return []
 
-        def apply(msgs: list[Message], new: bool) -> None:
-            target = next((m for m in reversed(msgs) if isinstance(m, AssistantMessage)), None)
-            if target is None:
-                return
-            extra = as_dict(r.get("extra"))
-            meta = as_dict(extra.get("metadata"))
-            params = as_dict(extra.get("invocation_params"))
-            response = as_dict(r.get("outputs"))
-            choices = response.get("choices")
-            first = choices[0] if isinstance(choices, list) and choices else None
-            reason = first.get("finish_reason") if isinstance(first, dict) else None
-            if target.finish_reason is None and isinstance(reason, str):
-                target.finish_reason = reason
-            model = (
-                response.get("model")
-                or meta.get("ls_model_name")
-                or params.get("model")
-                or params.get("model_name")
+    def _call_details(self, r: dict[str, Any], target: AssistantMessage) -> None:
+        """Model, finish reason, usage, timing and parameters of the run that wrote ``target``.
+
+        Only what the message does not have yet is filled in: a message re-sent by a
+        later run keeps the details of the run that produced it.
+        """
+        params = as_dict(as_dict(r.get("extra")).get("invocation_params"))
+        outputs = as_dict(r.get("outputs"))
+        choices = outputs.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices else None
+        reason = first.get("finish_reason") if isinstance(first, dict) else None
+        if target.finish_reason is None and isinstance(reason, str):
+            target.finish_reason = reason
+        model = _model(r)
+        if target.model is None and model is not None:
+            target.model = model
+        if target.usage is None:
+            target.usage = _run_usage(r)
+        start, end = parse_iso(r.get("start_time")), parse_iso(r.get("end_time"))
+        if target.timestamp is None:
+            target.timestamp = end
+        if target.latency_ms is None:
+            target.latency_ms = latency(start, end)
+        if params:
+            merge_metadata(
+                target,
+                "langsmith.invocation_params",
+                {k: json_safe(v) for k, v in params.items()},
             )
-            if target.model is None and isinstance(model, str):
-                target.model = model
-            if target.usage is None:
-                target.usage = _usage(
-                    r.get("prompt_tokens"),
-                    r.get("completion_tokens"),
-                    None,
-                    None,
-                    r.get("total_cost"),
-                )
-            start, end = parse_iso(r.get("start_time")), parse_iso(r.get("end_time"))
-            if target.timestamp is None:
-                target.timestamp = end
-            if target.latency_ms is None:
-                target.latency_ms = latency(start, end)
-            if params:
-                merge_metadata(
-                    target,
-                    "langsmith.invocation_params",
-                    {k: json_safe(v) for k, v in params.items()},
-                )
-                self.kept["langsmith.invocation_params"] = (
-                    self.kept.get("langsmith.invocation_params", 0) + 1
-                )
+            self.kept["langsmith.invocation_params"] = (
+                self.kept.get("langsmith.invocation_params", 0) + 1
+            )
 
-        self.history.add_call(ins, outs, label=f"run {s.span_id}", apply=apply)
+    def _offered_tools(self, s: _Span) -> None:
+        """Add the tools an LLM run offered (``inputs.tools``) to the conversation's."""
+        inputs = as_dict(s.attrs.get("inputs"))
+        field = "inputs.tools"
+        raw = inputs.get("tools")
+        if raw is None:
+            # LangChain models bound to tools record them with the call's parameters.
+            field = "extra.invocation_params.tools"
+            raw = as_dict(as_dict(s.attrs.get("extra")).get("invocation_params")).get("tools")
+        if not isinstance(raw, list):
+            return
+        offered: list[ToolDefinition] = []
+        for i, item in enumerate(raw):
+            where = f"{s.piece.where}.{field}.{i}"
+            tool, why = tool_definition(item)
+            if tool is None:
+                self.notes.append((s.piece.number, where, f"{NOT_KEPT}{why}"))
+                continue
+            offered.append(tool)
+        for name in merge_tools(self.tools, offered):
+            self.changed_tools.setdefault(name, Origin(s.piece.number, f"{s.piece.where}.{field}"))
+
+    def _failed(self, s: _Span, ins: list[tuple[Any, Origin]]) -> None:
+        """Keep an LLM run that returned nothing but an error (a 429, a timeout)."""
+        error_type, message = parse_error(s.attrs.get("error"))
+        details: dict[str, JsonValue] = {}
+        model = _model(s.attrs)
+        if model is not None:
+            details["model"] = model
+        end = parse_iso(s.attrs.get("end_time"))
+        if end is not None:
+            details["end_time"] = end.isoformat()
+        self.history.add_failed_call(
+            ins,
+            label=f"run {s.span_id}",
+            error_type=error_type,
+            message=message,
+            details=details,
+        )
 
     def _outputs(self, outputs: dict[str, Any], where: str, line: int) -> list[tuple[Any, Origin]]:
         gens = outputs.get("generations")
@@ -523,8 +636,8 @@ class _Builder:
                 (
                     s.piece.number,
                     combined[0][1].where,
-                    f"chain run {s.span_id} holds messages that neither continue nor repeat the "
-                    "conversation; not used",
+                    f"{NOT_KEPT}chain run {s.span_id} holds messages that neither continue nor "
+                    "repeat the conversation",
                 )
             )
 
@@ -580,7 +693,7 @@ class _Builder:
         f = p.data
         key = f.get("key")
         if not isinstance(key, str) or not key:
-            self.notes.append((p.number, f"{p.where}.key", "feedback without a key skipped"))
+            self.notes.append((p.number, f"{p.where}.key", f"{NOT_KEPT}feedback without a key"))
             return []
         score, value, comment = f.get("score"), f.get("value"), f.get("comment")
         source_info = f.get("feedback_source")
@@ -641,6 +754,101 @@ def _usage(inp: Any, out: Any, cache: Any, reasoning: Any, cost: Any) -> Usage |
     if money(cost) is not None:
         fields["cost_usd"] = money(cost)
     return Usage(**fields) if fields else None
+
+
+def _run_usage(r: dict[str, Any]) -> Usage | None:
+    """Token counts of an LLM run, from wherever its tracer put them.
+
+    The SDK's ``wrap_openai`` moves the response's usage to ``outputs.usage_metadata``
+    (copied to ``extra.metadata.usage_metadata``); a raw response keeps ``usage``; a
+    LangSmith export adds ``prompt_tokens``/``completion_tokens`` and cost on the run.
+    """
+    outputs = as_dict(r.get("outputs"))
+    meta = as_dict(as_dict(r.get("extra")).get("metadata"))
+    cost = r.get("total_cost")
+    for found in (outputs.get("usage_metadata"), meta.get("usage_metadata")):
+        if isinstance(found, dict):
+            usage = _usage(
+                found.get("input_tokens"),
+                found.get("output_tokens"),
+                _nested(found, "input_token_details", "cache_read"),
+                _nested(found, "output_token_details", "reasoning"),
+                cost,
+            )
+            if usage is not None:
+                return usage
+    raw = outputs.get("usage")
+    if isinstance(raw, dict):
+        usage = _usage(
+            raw.get("prompt_tokens"),
+            raw.get("completion_tokens"),
+            _nested(raw, "prompt_tokens_details", "cached_tokens"),
+            _nested(raw, "completion_tokens_details", "reasoning_tokens"),
+            cost,
+        )
+        if usage is not None:
+            return usage
+    return _usage(r.get("prompt_tokens"), r.get("completion_tokens"), None, None, cost)
+
+
+def _model(r: dict[str, Any]) -> str | None:
+    """The model of an LLM run: the one the response named, else the one requested."""
+    extra = as_dict(r.get("extra"))
+    params = as_dict(extra.get("invocation_params"))
+    for value in (
+        as_dict(r.get("outputs")).get("model"),
+        as_dict(extra.get("metadata")).get("ls_model_name"),
+        params.get("model"),
+        params.get("model_name"),
+        as_dict(r.get("inputs")).get("model"),
+    ):
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def parse_error(error: Any) -> tuple[str | None, str | None]:
+    """(exception type, message) from a run's ``error`` text; its first line is used.
+
+    LangSmith stores ``repr(exception)`` followed by the traceback, so the first line
+    reads ``RateLimitError('Error code: 429 - ...')``; ``Name: text`` is read too. Text
+    in neither form is the message, with no type.
+    """
+    if not isinstance(error, str) or not error.strip():
+        return None, None
+    first = error.strip().splitlines()[0].strip()
+    found = _ERROR_REPR.fullmatch(first)
+    if found is not None:
+        return found[1], _repr_text(found[2])
+    found = _ERROR_LINE.fullmatch(first)
+    if found is not None:
+        return found[1], found[2].strip() or None
+    return None, first
+
+
+def _repr_text(args: str) -> str | None:
+    # The arguments of an exception's repr: one string literal is unquoted, anything
+    # else (several arguments, numbers) is kept as written.
+    if not args:
+        return None
+    try:
+        value = ast.literal_eval(args)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return args
+    return value if isinstance(value, str) and value else args
+
+
+def _orphan(p: Piece) -> SourceError:
+    """The error for feedback whose run is in none of the files read."""
+    f = p.data
+    trace = f.get("trace_id")
+    also = f" (trace {trace!r})" if isinstance(trace, str) and trace else ""
+    return SourceError(
+        p.number,
+        f"{p.where}.run_id",
+        f"feedback {f.get('key')!r} is for run {f.get('run_id')!r}{also}, which is in none "
+        "of the files read; import it in one command with the runs file that holds its run",
+    )
 
 
 def _normalize(raw: Any) -> Any:

@@ -31,10 +31,13 @@ from ..trace import (
     SystemMessage,
     TextPart,
     ToolCall,
+    ToolDefinition,
     ToolMessage,
     UserMessage,
 )
 from ._base import content_id, expect_dict, expect_list, read_json_records
+from ._export import LAYOUT, Export, Losses, message_path, part_path, verbatim_block
+from ._tools import merge_tools, tool_definition
 
 _ROLES = ("system", "developer", "user", "assistant", "tool")
 _KNOWN_KEYS = {
@@ -88,6 +91,7 @@ def conversation_from_openai(
     """
     metadata: dict[str, JsonValue] = {}
     tags: dict[str, str] = {}
+    tools: list[ToolDefinition] = []
     if isinstance(record, list):
         raw_messages: list[Any] = record
         prefix = ""
@@ -103,16 +107,33 @@ def conversation_from_openai(
         if "tags" in obj:
             raw_tags = expect_dict(obj["tags"], "tags")
             tags = {str(k): str(v) for k, v in raw_tags.items()}
+        tools = _tools(obj.get("tools"))
     messages = [message_from_openai(m, f"{prefix}{i}") for i, m in enumerate(raw_messages)]
     return Conversation(
         id=conversation_id or content_id("openai", raw_messages),
         messages=messages,
         metadata=metadata,
         tags=tags,
+        tools=tools,
         provenance=Provenance(
             source_format="openai", source_file=source_file, source_line=source_line
         ),
     )
+
+
+def _tools(raw: Any) -> list[ToolDefinition]:
+    """The request's ``tools``; a definition that cannot be read rejects the record."""
+    if raw is None:
+        return []
+    out: list[ToolDefinition] = []
+    for i, item in enumerate(expect_list(raw, "tools")):
+        tool, why = tool_definition(item)
+        if tool is None:
+            raise RecordError(
+                f"tools.{i}", f"{why}; give {{type: function, function: {{name, ...}}}}"
+            )
+        merge_tools(out, [tool])
+    return out
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -204,13 +225,80 @@ def to_openai_messages(
 
 
 def to_openai_record(conversation: Conversation) -> dict[str, Any]:
-    """The ``{"id", "messages", "metadata", "tags"}`` object that :func:`read_openai` reads."""
+    """The conversation as one ``{"id", "messages", "metadata", "tags", "tools"}`` record.
+
+    ``tools`` holds the tool definitions in Chat Completions form, as fine-tuning files
+    and requests do. :func:`export_openai` also says what the record leaves out.
+    """
     record: dict[str, Any] = {"id": conversation.id, "messages": to_openai_messages(conversation)}
     if conversation.metadata:
         record["metadata"] = conversation.metadata
     if conversation.tags:
         record["tags"] = conversation.tags
+    if conversation.tools:
+        record["tools"] = [t.openai() for t in conversation.tools]
     return record
+
+
+def export_openai(conversation: Conversation) -> Export:
+    """The conversation's record, and the canonical fields the record cannot carry.
+
+    A Chat Completions message has no id, times, model, usage, finish reason, error
+    flag or reasoning, and the record has no place for signals or scores; each is
+    reported when the conversation sets it. Message metadata travels as extra message
+    keys, so a key named like a message field (``role``, ``name``, ...) is left out and
+    reported.
+    """
+    record = to_openai_record(conversation)
+    losses = Losses()
+    losses.fields(conversation, "signals", "scores")
+    if conversation.tools:
+        losses.tools(conversation.tools, record["tools"])
+    for m in conversation.messages:
+        _message_losses(m, losses)
+    return Export(records=[record], lost=losses.sorted())
+
+
+_NO_OPENAI_FIELD = ("id", "timestamp", "latency_ms", "model", "usage", "finish_reason", "is_error")
+
+
+def _message_losses(m: Message, losses: Losses) -> None:
+    losses.message_fields(m, *_NO_OPENAI_FIELD)
+    if any(not _metadata_key_fits(m, k, v) for k, v in m.metadata.items()):
+        losses.add(message_path("metadata"))
+    if isinstance(m, AssistantMessage):
+        for c in m.tool_calls:
+            losses.arguments(c, c.arguments_json())
+    if m.parts is None:
+        return
+    if m.content is not None:
+        losses.add(LAYOUT)  # written as a leading text part; it reads back as one
+    for p in m.parts:
+        if not _part_survives(p):
+            losses.add(part_path(p))
+
+
+def _metadata_key_fits(m: Message, key: str, value: JsonValue) -> bool:
+    # Metadata keys become message keys, and the reader takes the known ones as message
+    # fields. An explicit empty tool_calls list is the exception: the reader keeps it
+    # as metadata, so a file read in writes back the same.
+    if key not in _KNOWN_KEYS:
+        return True
+    empty_calls = key == "tool_calls" and value == []
+    return empty_calls and isinstance(m, AssistantMessage) and not m.tool_calls
+
+
+def _part_survives(p: Part) -> bool:
+    if isinstance(p, TextPart):
+        return True
+    if isinstance(p, MediaPart):
+        # image_url holds nothing but the URL.
+        url_only = p.uri is not None and p.mime_type is None and p.file_id is None
+        return p.modality == "image" and url_only
+    if isinstance(p, OtherPart):
+        # Written verbatim; read back as an other part unless it looks like text or an image.
+        return verbatim_block(p) and p.source_type not in ("text", "image_url")
+    return False  # a Chat Completions message has no reasoning content
 
 
 def _message_to_openai(m: Message, *, for_api: bool = False) -> dict[str, Any]:
@@ -219,8 +307,12 @@ def _message_to_openai(m: Message, *, for_api: bool = False) -> dict[str, Any]:
     if for_api:
         role = "system" if role == "developer" else role
         out = {"role": role, "content": m.text if m.parts is not None else m.content}
+    elif m.parts is not None:
+        # One content slot: text set beside the parts goes first, as a text part.
+        lead = [TextPart(text=m.content)] if m.content is not None else []
+        out["content"] = _content_to_openai([*lead, *m.parts])
     else:
-        out["content"] = _content_to_openai(m.parts) if m.parts is not None else m.content
+        out["content"] = m.content
     if m.name is not None:
         out["name"] = m.name
     if isinstance(m, AssistantMessage) and m.tool_calls:
@@ -236,7 +328,8 @@ def _message_to_openai(m: Message, *, for_api: bool = False) -> dict[str, Any]:
         out["tool_call_id"] = m.tool_call_id
     if not for_api:
         for key, value in m.metadata.items():
-            out.setdefault(key, value)
+            if _metadata_key_fits(m, key, value):
+                out.setdefault(key, value)
     return out
 
 

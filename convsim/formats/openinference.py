@@ -10,8 +10,12 @@ OpenInference attributes. Attributes may be flattened
 are accepted too: every form is unflattened to the nested one.
 
 LLM spans give messages (``message.role``/``content``/``contents``/``tool_calls``/
-``tool_call_id``/``name``), the model (``llm.model_name``), token counts
-(``llm.token_count.*``), cost (``llm.cost.total``) and timing. TOOL spans attach to
+``tool_call_id``/``name``), the model (``llm.model_name``), the finish reason
+(``llm.finish_reason``), token counts (``llm.token_count.*``), cost (``llm.cost.total``)
+and timing; the tools they offered (``llm.tools.N.tool.json_schema``) become
+``Conversation.tools``. An LLM span that failed (ERROR status, no output messages) is
+kept in ``metadata.failed_calls`` with its ``exception`` event's type and message, and
+never displaces the conversation. TOOL spans attach to
 their call by ``tool_call.id`` (else by ``tool.name``), with ``output.value`` as result
 and an ERROR status as ``is_error``. Spans are grouped by ``session.id``, else by trace.
 Annotations (``annotations.N.annotation.*`` attributes, or Phoenix ``annotations``
@@ -20,6 +24,7 @@ objects) become scores. History re-sent by each LLM span is merged as for OpenTe
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -40,6 +45,7 @@ from ..trace import (
     SystemMessage,
     TextPart,
     ToolCall,
+    ToolDefinition,
     ToolMessage,
     Usage,
     UserMessage,
@@ -47,6 +53,7 @@ from ..trace import (
 )
 from ._base import expect_dict, expect_list
 from ._grouped import (
+    NOT_KEPT,
     Group,
     History,
     Note,
@@ -70,6 +77,7 @@ from ._grouped import (
     read_grouped,
     text_of,
 )
+from ._tools import merge_tools, tool_definition
 from .otel import OtelFormat, _Span, attributes, nanos, normalize_id, span_order
 
 FORMAT = "openinference"
@@ -89,6 +97,16 @@ _MESSAGE_KEYS = frozenset({"role", "content", "contents", "tool_calls", "tool_ca
 # Attributes of LLM spans with a canonical home (as nested top-level keys).
 _LLM_SKIPPED = ("input", "output", "session", "user", "openinference", "annotations")
 _SOURCES = {"HUMAN": "human", "LLM": "model", "CODE": "rule"}
+# LLM span attributes mapped to canonical fields, so not kept verbatim in metadata.
+_LLM_MAPPED = (
+    "llm.input_messages",
+    "llm.output_messages",
+    "llm.model_name",
+    "llm.token_count",
+    "llm.cost",
+    "llm.finish_reason",
+    "llm.tools",
+)
 
 
 def read_openinference(
@@ -320,6 +338,7 @@ class _Builder:
         self.history = History(self._convert, notes, normalize=_normalize)
         self.message_notes: dict[str, tuple[int, Origin]] = {}
         self.scores: list[Score] = []
+        self.tools: list[ToolDefinition] = []
 
     def build(self) -> Conversation:
         spans: list[_Span] = []
@@ -358,6 +377,8 @@ class _Builder:
             self._annotations(s)
         if self.history.branches:
             self.metadata["branches"] = cast(JsonValue, self.history.branches)
+        if self.history.failures:
+            self.metadata["failed_calls"] = cast(JsonValue, self.history.failures)
         for problem, (n, origin) in self.message_notes.items():
             self.notes.append((origin.line, origin.where, f"{problem} ({n} message(s))"))
         note = kept_note(self.group.pieces[0].number, self.kept)
@@ -369,6 +390,7 @@ class _Builder:
         return Conversation(
             id=self.group.key,
             messages=messages,
+            tools=self.tools,
             metadata=self.metadata,
             signals=UserSignals(
                 edits=self.history.edits or None, retries=self.history.retries or None
@@ -379,6 +401,7 @@ class _Builder:
 
     def _llm(self, s: _Span) -> None:
         llm = as_dict(s.attrs.get("llm"))
+        self._offered_tools(s, llm)
         io: list[list[tuple[Any, Origin]]] = []
         for key in ("input_messages", "output_messages"):
             raw = llm.get(key)
@@ -392,44 +415,88 @@ class _Builder:
                     for i, item in enumerate(items)
                 ]
             )
+        if s.error and not io[1]:
+            self._failed(s, llm, io[0])
+            return
         if not io[0] and not io[1]:
             return
 
         def apply(messages: list[Message], new: bool) -> None:
             target = next((m for m in reversed(messages) if isinstance(m, AssistantMessage)), None)
-            if target is None:
-                return
-            model = llm.get("model_name")
-            if target.model is None and isinstance(model, str):
-                target.model = model
-            if target.usage is None:
-                target.usage = _usage(llm)
-            if target.timestamp is None:
-                target.timestamp = nanos_to_datetime(s.end)
-            if target.latency_ms is None:
-                target.latency_ms = latency(nanos_to_datetime(s.start), nanos_to_datetime(s.end))
-            extra = {
-                k: v
-                for k, v in _flat(
-                    {k: v for k, v in s.attrs.items() if k not in _LLM_SKIPPED}
-                ).items()
-                if not k.startswith(
-                    (
-                        "llm.input_messages",
-                        "llm.output_messages",
-                        "llm.model_name",
-                        "llm.token_count",
-                        "llm.cost",
-                    )
-                )
-            }
-            if extra:
-                merge_metadata(target, "openinference.attributes", extra)
-                self.kept["openinference.attributes"] = (
-                    self.kept.get("openinference.attributes", 0) + 1
-                )
+            if target is not None:
+                self._call_details(s, llm, target)
+                response_id = _response_id(s.attrs.get("output"))
+                if new and target.id is None and response_id is not None:
+                    target.id = response_id
 
         self.history.add_call(io[0], io[1], label=f"span {s.span_id}", apply=apply)
+
+    def _call_details(self, s: _Span, llm: dict[str, Any], target: AssistantMessage) -> None:
+        """Fill in what ``target`` lacks from the LLM span that wrote it."""
+        model = llm.get("model_name")
+        if target.model is None and isinstance(model, str):
+            target.model = model
+        reason = llm.get("finish_reason")
+        if target.finish_reason is None and isinstance(reason, str) and reason:
+            target.finish_reason = reason
+        if target.usage is None:
+            target.usage = _usage(llm)
+        if target.timestamp is None:
+            target.timestamp = nanos_to_datetime(s.end)
+        if target.latency_ms is None:
+            target.latency_ms = latency(nanos_to_datetime(s.start), nanos_to_datetime(s.end))
+        extra = {
+            k: v
+            for k, v in _flat({k: v for k, v in s.attrs.items() if k not in _LLM_SKIPPED}).items()
+            if not k.startswith(_LLM_MAPPED)
+        }
+        if extra:
+            merge_metadata(target, "openinference.attributes", extra)
+            self.kept["openinference.attributes"] = self.kept.get("openinference.attributes", 0) + 1
+
+    def _offered_tools(self, s: _Span, llm: dict[str, Any]) -> None:
+        """Add the tools an LLM span offered (``llm.tools.N.tool``) to the conversation's."""
+        raw = llm.get("tools")
+        offered: list[ToolDefinition] = []
+        for i, item in enumerate(raw if isinstance(raw, list) else []):
+            where = f"{s.piece.where}.attributes.llm.tools.{i}.tool"
+            body = item.get("tool", item) if isinstance(item, dict) else item
+            # OpenInference writes the whole OpenAI tool object as one JSON string.
+            schema = body.get("json_schema") if isinstance(body, dict) else None
+            if schema is not None:
+                where += ".json_schema"
+            tool, why = tool_definition(schema if schema is not None else body)
+            if tool is None:
+                self.notes.append((s.piece.number, where, f"{NOT_KEPT}{why}"))
+                continue
+            offered.append(tool)
+        for name in merge_tools(self.tools, offered):
+            self.notes.append(
+                (
+                    s.piece.number,
+                    f"{s.piece.where}.attributes.llm.tools",
+                    f"tool {name!r} is offered again with a different definition; "
+                    "tools keeps the first one",
+                )
+            )
+
+    def _failed(self, s: _Span, llm: dict[str, Any], inputs: list[tuple[Any, Origin]]) -> None:
+        """Keep an LLM span that ended in an error without output (a 429, a timeout)."""
+        error_type, message = _exception(s)
+        details: dict[str, JsonValue] = {}
+        model = llm.get("model_name") or _requested_model(llm)
+        if isinstance(model, str) and model:
+            details["model"] = model
+        end = nanos_to_datetime(s.end)
+        if end is not None:
+            details["end_time"] = end.isoformat()
+        self.history.add_failed_call(
+            inputs,
+            label=f"span {s.span_id}",
+            error_type=error_type,
+            message=message or s.status_message,
+            details=details,
+        )
 
     def _convert(self, raw: Any, origin: Origin) -> list[Message]:
         try:
@@ -508,7 +575,7 @@ class _Builder:
         for where, ann in found:
             name = ann.get("name")
             if not isinstance(name, str) or not name:
-                self.notes.append((s.piece.number, where, "annotation without a name skipped"))
+                self.notes.append((s.piece.number, where, f"{NOT_KEPT}annotation without a name"))
                 continue
             value, label = ann.get("score"), ann.get("label")
             explanation = ann.get("explanation")
@@ -533,6 +600,37 @@ class _Builder:
                 self.notes.append(
                     (s.piece.number, where, f"annotation {name!r} has no score or label")
                 )
+
+
+def _exception(s: _Span) -> tuple[str | None, str | None]:
+    """(type, message) of the span's first ``exception`` event (OTLP or Phoenix form)."""
+    for event in s.events:
+        if not isinstance(event, dict) or event.get("name") != "exception":
+            continue
+        raw = event.get("attributes")
+        try:
+            attrs = attributes(raw, "attributes") if isinstance(raw, list) else as_dict(raw)
+        except RecordError:
+            continue
+        nested = as_dict(attrs.get("exception"))
+        kind = attrs.get("exception.type", nested.get("type"))
+        message = attrs.get("exception.message", nested.get("message"))
+        return (
+            kind if isinstance(kind, str) and kind else None,
+            message if isinstance(message, str) and message else None,
+        )
+    return None, None
+
+
+def _requested_model(llm: dict[str, Any]) -> Any:
+    # A failed call has no response, so no llm.model_name: the request names the model.
+    params = llm.get("invocation_parameters")
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except ValueError:
+            return None
+    return params.get("model") if isinstance(params, dict) else None
 
 
 def _normalize(raw: Any) -> Any:
@@ -643,3 +741,20 @@ def message_from_openinference(raw: Any, where: str) -> tuple[Message, list[str]
             args = text_of(args)
         calls.append(ToolCall.from_raw(call_id, name_, args))
     return AssistantMessage(tool_calls=calls, **common), problems
+
+
+def _response_id(output: Any) -> str | None:
+    """The provider's response id in ``output.value`` (the raw response body), if any.
+
+    Kept as the message id, as the OpenTelemetry reader keeps ``gen_ai.response.id``, so
+    a reply can be found again across exports.
+    """
+    value = output.get("value") if isinstance(output, dict) else None
+    if not isinstance(value, str) or not value.startswith("{"):
+        return None
+    try:
+        body = json.loads(value)
+    except (ValueError, RecursionError):
+        return None
+    rid = body.get("id") if isinstance(body, dict) else None
+    return rid if isinstance(rid, str) and rid else None

@@ -39,7 +39,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -60,13 +60,16 @@ from ..trace import (
     SystemMessage,
     TextPart,
     ToolCall,
+    ToolDefinition,
     ToolMessage,
     Usage,
     UserMessage,
     UserSignals,
 )
 from ._base import content_fields, expect_dict, expect_list
+from ._convert import MultiFileImporter
 from ._grouped import (
+    NOT_KEPT,
     Group,
     History,
     Note,
@@ -86,6 +89,16 @@ from ._grouped import (
     read_grouped,
     text_of,
 )
+from ._otel_logs import (
+    DETAILS_EVENT,
+    MESSAGE_EVENTS,
+    LogRecord,
+    as_span_event,
+    decode_log,
+    rewrap_logs,
+    split_logs,
+)
+from ._tools import merge_tools, tool_definition
 
 FORMAT = "otel"
 
@@ -100,13 +113,23 @@ AGENT_OPERATIONS = (
     "invoke_workflow",
     "create_agent",
 )
-_HINTS = {"gen_ai.conversation.id": 0, "session.id": 1}
+_HINTS = {
+    "gen_ai.conversation.id": 0,
+    "session.id": 1,
+    # Traceloop (OpenLLMetry) keeps the app's session in an association property; one
+    # trace may hold several sessions (a batch workflow), so the trace id is no key.
+    "traceloop.association.properties.session_id": 2,
+}
+_ASSOCIATION = "traceloop.association.properties."
+_ENTITY_KINDS = ("workflow", "task", "agent")
 _STATUS_ERROR = (2, "STATUS_CODE_ERROR")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _INDEXED = re.compile(r"gen_ai\.(prompt|completion)\.(\d+)\.(.+)")
+_FUNCTION = re.compile(r"llm\.request\.functions\.(\d+)\.(name|description|parameters)")
 
 _LEGACY_EVENTS = {
     "gen_ai.system.message": "system",
+    "gen_ai.developer.message": "developer",
     "gen_ai.user.message": "user",
     "gen_ai.assistant.message": "assistant",
     "gen_ai.tool.message": "tool",
@@ -133,6 +156,8 @@ _CHAT_MAPPED = frozenset(
         "gen_ai.system_instructions",
         "gen_ai.conversation.id",
         "session.id",
+        "gen_ai.tool.definitions",
+        "error.type",
     }
 )
 _TOOL_MAPPED = frozenset(
@@ -179,17 +204,25 @@ _SCORE_SOURCES = ("rule", "model", "human", "user")
 # Reading
 
 
-def read_otel(
-    path: Path,
+def read_otel_files(
+    paths: Sequence[Path],
     *,
     report: ReadReport,
     rejects: RejectSink | None = None,
     keep_source: bool = False,
 ) -> Iterator[Conversation]:
-    """Yield the conversations in an OTLP JSON trace export (see the module docstring)."""
+    """Yield the conversations in OTLP JSON trace and log exports (see the module docstring).
+
+    The files are read as one input, so log records join the spans they describe
+    whichever file holds them and in whatever order the files are given.
+    """
     yield from read_grouped(
-        path, OtelFormat(), report=report, rejects=rejects, keep_source=keep_source
+        list(paths), OtelFormat(), report=report, rejects=rejects, keep_source=keep_source
     )
+
+
+read_otel = MultiFileImporter(read_otel_files)
+"""Yield the conversations of OTLP JSON traces (and logs); see :func:`read_otel_files`."""
 
 
 def normalize_id(value: Any, size: int) -> str | None:
@@ -333,12 +366,21 @@ class OtelFormat:
     default_key = "trace_id"
 
     def split(self, record: Any, number: int, problems: list[Problem]) -> list[Piece]:
-        """Cut an ``ExportTraceServiceRequest`` into one piece per span."""
+        """Cut an OTLP export into one piece per span or log record."""
         obj = expect_dict(record, "record")
         rs_list = obj.get("resourceSpans", obj.get("resource_spans"))
-        if rs_list is None:
-            raise RecordError("resourceSpans", "missing; this is not an OTLP JSON trace export")
+        has_logs = "resourceLogs" in obj or "resource_logs" in obj
+        if rs_list is None and not has_logs:
+            raise RecordError(
+                "resourceSpans",
+                "missing; this is neither an OTLP JSON trace export nor a log export "
+                "(resourceLogs)",
+            )
         pieces: list[Piece] = []
+        if has_logs:
+            pieces += split_logs(obj, number, problems, normalize_id=normalize_id, hint_of=_hint)
+        if rs_list is None:
+            return pieces
         for i, rs in enumerate(expect_list(rs_list, "resourceSpans")):
             where_rs = f"resourceSpans.{i}"
             if not isinstance(rs, dict):
@@ -375,17 +417,25 @@ class OtelFormat:
                             )
                         )
                         continue
-                    if normalize_id(span.get("spanId", span.get("span_id")), 8) is None:
+                    span_id = normalize_id(span.get("spanId", span.get("span_id")), 8)
+                    if span_id is None:
                         problems.append(
                             (f"{where}.spanId", "missing or not a string", _wrap(rs, ss, [span]))
                         )
                         continue
                     hint = _hint(span.get("attributes")) or res_hint
-                    pieces.append(Piece(number, where, trace, span, hint=hint, extra=(rs, ss)))
+                    pieces.append(
+                        Piece(number, where, trace, span, hint=hint, extra=(rs, ss), own=span_id)
+                    )
         return pieces
 
     def rewrap(self, pieces: list[Piece]) -> list[Any]:
-        """One ``ExportTraceServiceRequest`` holding the pieces, grouped by resource/scope."""
+        """The source records holding the pieces: one trace export, one log export."""
+        logs = rewrap_logs([p for p in pieces if len(p.extra) == 3])
+        spans = [p for p in pieces if len(p.extra) == 2]
+        return (self._rewrap_spans(spans) if spans else []) + logs
+
+    def _rewrap_spans(self, pieces: list[Piece]) -> list[Any]:
         resources: dict[
             int, tuple[dict[str, Any], dict[int, tuple[dict[str, Any], list[Any]]]]
         ] = {}
@@ -507,6 +557,12 @@ class _Builder:
         self.silent_chat_spans = 0
         self.message_notes: dict[str, tuple[int, Origin]] = {}
         self.scores: list[Score] = []
+        self.tools: list[ToolDefinition] = []
+        self.content_absent = 0
+        self.unrecorded_replies = 0
+        self.calls: list[_Span] = []
+        self.failed: list[_Span] = []
+        self.silent: list[_Span] = []
 
     # -- entry point -------------------------------------------------------------------
 
@@ -514,7 +570,18 @@ class _Builder:
         spans: list[_Span] = []
         seen: dict[tuple[str, str], _Span] = {}
         duplicates: list[JsonValue] = []
+        logs: list[LogRecord] = []
         for order, piece in enumerate(self.group.pieces):
+            if len(piece.extra) == 3:
+                try:
+                    logs.append(
+                        decode_log(
+                            piece, normalize_id=normalize_id, attributes=attributes, nanos=nanos
+                        )
+                    )
+                except RecordError as e:
+                    raise SourceError(piece.number, e.field, e.message) from None
+                continue
             span = _decode_span(piece, order)
             key = (span.trace, span.span_id)
             if key in seen:
@@ -534,14 +601,24 @@ class _Builder:
             spans.append(span)
         if duplicates:
             self.metadata["otel.duplicate_spans"] = duplicates
+        if logs:
+            spans += self._join_logs(logs, seen, len(self.group.pieces))
         ordered = span_order(spans, self.notes)
 
         tools: list[_Span] = []
         agents: list[_Span] = []
         for s in ordered:
             op = s.attrs.get("gen_ai.operation.name")
-            if op == "execute_tool" or (op is None and s.name.startswith("execute_tool")):
+            self._associations(s)
+            kind = s.attrs.get("traceloop.span.kind")
+            if (
+                op == "execute_tool"
+                or kind == "tool"
+                or (op is None and s.name.startswith("execute_tool"))
+            ):
                 tools.append(s)
+            elif op is None and kind in _ENTITY_KINDS:
+                self._entity(s)
             elif op in AGENT_OPERATIONS or (op is None and s.name.startswith("invoke_agent")):
                 agents.append(s)
             elif op in CHAT_OPERATIONS or op is None:
@@ -550,7 +627,10 @@ class _Builder:
             self._agent(s)
         messages = self.history.messages()
         origins = self.history.origins()
-        if not messages:
+        if not messages and self.silent:
+            messages, origins = self._structure_only()
+        # A group whose every call failed is kept: its failures are the record.
+        if not messages and not self.history.failures:
             first = self.group.pieces[0]
             raise SourceError(
                 first.number,
@@ -573,16 +653,40 @@ class _Builder:
     # -- chat spans ----------------------------------------------------------------------
 
     def _chat(self, s: _Span) -> None:
+        self._tool_definitions(s)
         inputs, outputs = self._span_messages(s)
-        if not inputs and not outputs:
-            if s.attrs.get("gen_ai.operation.name") in CHAT_OPERATIONS:
-                self.silent_chat_spans += 1
+        if s.error and not outputs:
+            # A call that failed (a 429, a timeout) answered nothing: kept as a failure,
+            # with the user message it was sent, never as a silent gap.
+            self.history.add_failed_call(
+                inputs,
+                label=s.label,
+                error_type=_text(s.attrs.get("error.type")) or self._exception_type(s),
+                message=s.status_message or self._exception_message(s),
+                details=self._failure_details(s),
+            )
+            self.failed.append(s)
             return
+        if not inputs and not outputs:
+            if s.attrs.get("gen_ai.operation.name") in CHAT_OPERATIONS or _is_llm_span(s):
+                self.silent_chat_spans += 1
+                self.silent.append(s)
+            return
+        if (
+            inputs
+            and not outputs
+            and (s.attrs.get("gen_ai.operation.name") in CHAT_OPERATIONS or _is_llm_span(s))
+        ):
+            # The call answered, but its answer was not recorded (a streamed reply in
+            # Traceloop's event mode): an empty reply keeps its model, tokens and timing.
+            outputs = [({"role": "assistant", "parts": []}, Origin(s.piece.number, s.piece.where))]
+            self.unrecorded_replies += 1
 
         def apply(messages: list[Message], new: bool) -> None:
             self._apply_chat(s, messages, new)
 
         self.history.add_call(inputs, outputs, label=s.label, apply=apply)
+        self.calls.append(s)
 
     def _apply_chat(self, s: _Span, messages: list[Message], new: bool) -> None:
         target = next((m for m in reversed(messages) if isinstance(m, AssistantMessage)), None)
@@ -611,7 +715,10 @@ class _Builder:
         extra = {
             k: json_safe(v)
             for k, v in a.items()
-            if k not in _CHAT_MAPPED and not k.startswith(("gen_ai.prompt.", "gen_ai.completion."))
+            if k not in _CHAT_MAPPED
+            and not k.startswith(
+                ("gen_ai.prompt.", "gen_ai.completion.", "llm.request.functions.", _ASSOCIATION)
+            )
         }
         if extra:
             merge_metadata(target, "otel.attributes", extra)
@@ -700,6 +807,7 @@ class _Builder:
     def _legacy_events(self, s: _Span) -> tuple[list[tuple[Any, Origin]], list[tuple[Any, Origin]]]:
         inputs: list[tuple[Any, Origin]] = []
         outputs: list[tuple[Any, Origin]] = []
+        pending: list[str] = []
         for i, event in enumerate(s.events):
             if not isinstance(event, dict):
                 continue
@@ -731,6 +839,9 @@ class _Builder:
                     message = {}
                 msg = dict(message)
                 msg.setdefault("role", "assistant")
+                if "tool_calls" in data and "tool_calls" not in msg:
+                    # Traceloop puts the calls beside the message, not in it.
+                    msg["tool_calls"] = data["tool_calls"]
                 converted = openai_to_otel(msg)
                 reason = data.get("finish_reason")
                 if isinstance(reason, str):
@@ -744,12 +855,24 @@ class _Builder:
                 if role == "tool":
                     msg["tool_call_id"] = data.get("id", data.get("tool_call_id"))
                     msg.pop("id", None)
+                    if not msg["tool_call_id"] and pending:
+                        # Traceloop's tool events carry no id: they answer the calls of the
+                        # assistant message before them, in order.
+                        msg["tool_call_id"] = pending.pop(0)
+                    elif msg["tool_call_id"] in pending:
+                        pending.remove(msg["tool_call_id"])
                 for k in ("tool_calls",):
                     if isinstance(msg.get(k), str):
                         try:
                             msg[k] = json.loads(msg[k])
                         except (ValueError, RecursionError):
                             pass
+                if role == "assistant" and isinstance(msg.get("tool_calls"), list):
+                    pending = [
+                        c["id"]
+                        for c in msg["tool_calls"]
+                        if isinstance(c, dict) and isinstance(c.get("id"), str)
+                    ]
                 inputs.append((openai_to_otel(msg), origin))
         return inputs, outputs
 
@@ -801,6 +924,175 @@ class _Builder:
                 )
             result.append(out)
         return result[0], result[1]
+
+    # -- log records, structure-only calls, Traceloop ----------------------------------
+
+    def _join_logs(
+        self, logs: list[LogRecord], spans: dict[tuple[str, str], _Span], order: int
+    ) -> list[_Span]:
+        """Attach log records to their spans; records of absent spans become calls."""
+        by_span: dict[tuple[str, str | None], list[LogRecord]] = {}
+        for log in logs:
+            by_span.setdefault((log.trace, log.span_id), []).append(log)
+        made: list[_Span] = []
+        unknown: list[JsonValue] = []
+        for (trace, span_id), records in by_span.items():
+            records.sort(key=lambda r: (r.time is None, r.time or 0, r.piece.number))
+            target = spans.get((trace, span_id)) if span_id is not None else None
+            if target is None:
+                first = records[0]
+                times = [r.time for r in records if r.time is not None]
+                target = _Span(
+                    piece=first.piece,
+                    trace=trace,
+                    span_id=span_id or f"log{first.piece.number}",
+                    parent=None,
+                    name="chat",
+                    start=min(times) if times else None,
+                    end=max(times) if times else None,
+                    attrs={},
+                    events=[],
+                    error=False,
+                    status_message=None,
+                    order=order + len(made),
+                )
+                made.append(target)
+            for log in records:
+                if log.event == DETAILS_EVENT:
+                    for key, value in log.attrs.items():
+                        target.attrs.setdefault(key, value)
+                    if "error.type" in log.attrs and target in made:
+                        target.error = True
+                elif log.event in MESSAGE_EVENTS:
+                    if not (isinstance(log.body, dict) and log.body):
+                        self.content_absent += 1
+                    target.events.append(as_span_event(log))
+                elif log.event == "gen_ai.evaluation.result":
+                    # Grades sent as events (convsim export otel --grades, or another
+                    # evaluator) become the span's scores like span events do.
+                    target.events.append(as_span_event(log))
+                else:
+                    unknown.append({"event": log.event, "record": json_safe(log.piece.data)})
+                    self.notes.append(
+                        (
+                            log.piece.number,
+                            f"{log.piece.where}.eventName",
+                            f"log record with event {log.event or '(none)'!r} is not a GenAI "
+                            "message event; kept in metadata['otel.log_records']",
+                        )
+                    )
+        if unknown:
+            self.metadata["otel.log_records"] = unknown
+        if made:
+            self.notes.append(
+                (
+                    made[0].piece.number,
+                    None,
+                    f"{len(made)} call(s) known only from log records (their spans are not in "
+                    "the input): rebuilt from the records, with the timing the records give",
+                )
+            )
+        return made
+
+    def _structure_only(self) -> tuple[list[Message], list[Origin]]:
+        """One assistant message per chat span when no span or record carries content.
+
+        Model, tokens, finish reason and timing still make cost and latency drift work;
+        the conversation says that its content was not captured.
+        """
+        messages: list[Message] = []
+        origins: list[Origin] = []
+        for s in self.silent:
+            message = AssistantMessage(content=None)
+            self._apply_chat(s, [message], True)
+            messages.append(message)
+            origins.append(Origin(s.piece.number, s.piece.where))
+        self.content_absent += len(self.silent)
+        self.silent_chat_spans = 0
+        return messages, origins
+
+    def _tool_definitions(self, s: _Span) -> None:
+        offered: list[ToolDefinition] = []
+        raw = s.attrs.get("gen_ai.tool.definitions")
+        if raw is not None:
+            value = self._json_attr(s, "gen_ai.tool.definitions")
+            for i, item in enumerate(value if isinstance(value, list) else []):
+                tool, why = tool_definition(item)
+                if tool is None:
+                    self.notes.append(
+                        (
+                            s.piece.number,
+                            f"{s.field('gen_ai.tool.definitions')}.{i}",
+                            f"{NOT_KEPT}{why}",
+                        )
+                    )
+                else:
+                    offered.append(tool)
+        functions: dict[int, dict[str, Any]] = {}
+        for key, value in s.attrs.items():
+            m = _FUNCTION.fullmatch(key)
+            if m is not None:
+                functions.setdefault(int(m.group(1)), {})[m.group(2)] = value
+        for _, fields in sorted(functions.items()):
+            tool, _ = tool_definition(fields)
+            if tool is not None:
+                offered.append(tool)
+        for name in merge_tools(self.tools, offered):
+            self.notes.append(
+                (
+                    s.piece.number,
+                    s.field("gen_ai.tool.definitions"),
+                    f"tool {name!r} offered again with a different definition; the first is kept",
+                )
+            )
+
+    def _associations(self, s: _Span) -> None:
+        for key, value in s.attrs.items():
+            if not key.startswith(_ASSOCIATION) or value is None:
+                continue
+            name = key.removeprefix(_ASSOCIATION)
+            if name == "session_id":
+                continue
+            self.tags.setdefault(name, str(value))
+            if name == "user_id":
+                self.metadata.setdefault("user_id", str(value))
+
+    def _entity(self, s: _Span) -> None:
+        entities = self.metadata.setdefault("otel.entities", [])
+        if isinstance(entities, list):
+            entities.append(
+                {
+                    "span": s.span_id,
+                    "name": s.name,
+                    "kind": json_safe(s.attrs.get("traceloop.span.kind")),
+                    "attributes": {k: json_safe(v) for k, v in s.attrs.items()},
+                }
+            )
+        workflow = s.attrs.get("traceloop.workflow.name")
+        if isinstance(workflow, str) and workflow:
+            self.tags.setdefault("workflow", workflow)
+
+    def _failure_details(self, s: _Span) -> dict[str, JsonValue]:
+        details: dict[str, JsonValue] = {"span": s.span_id}
+        model = s.attrs.get("gen_ai.request.model")
+        if isinstance(model, str):
+            details["model"] = model
+        when = nanos_to_datetime(s.end or s.start)
+        if when is not None:
+            details["time"] = when.isoformat()
+        return details
+
+    def _exception_type(self, s: _Span) -> str | None:
+        for event in s.events:
+            if isinstance(event, dict) and event.get("name") == "exception":
+                try:
+                    attrs = attributes(event.get("attributes"), "attributes")
+                except RecordError:
+                    continue
+                kind = attrs.get("exception.type")
+                if isinstance(kind, str):
+                    return kind.rsplit(".", 1)[-1]
+        return None
 
     # -- message conversion --------------------------------------------------------------
 
@@ -868,7 +1160,7 @@ class _Builder:
         for s in tools:
             a = s.attrs
             call_id = a.get("gen_ai.tool.call.id")
-            tool_name = a.get("gen_ai.tool.name")
+            tool_name = a.get("gen_ai.tool.name", a.get("traceloop.entity.name"))
             result = text_of(a.get("gen_ai.tool.call.result"))
             if result is None and s.error:
                 result = s.status_message or self._exception_message(s)
@@ -1012,7 +1304,7 @@ class _Builder:
                 (
                     s.piece.number,
                     s.piece.where,
-                    f"score {name!r}: numeric value {value} of a categorical score dropped",
+                    f"{NOT_KEPT}score {name!r}: numeric value {value} of a categorical score",
                 )
             )
         return scores
@@ -1052,6 +1344,34 @@ class _Builder:
             self.metadata["otel.unreadable"] = self.unreadable
         if self.history.branches:
             self.metadata["branches"] = cast(JsonValue, self.history.branches)
+        if self.history.failures:
+            self.metadata["failed_calls"] = cast(JsonValue, self.history.failures)
+        if self.content_absent:
+            self.metadata["content_captured"] = False
+            self.notes.append(
+                (
+                    first.number,
+                    None,
+                    "message content was not captured (turn it on: "
+                    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT for OpenTelemetry's "
+                    "instrumentations, TRACELOOP_TRACE_CONTENT for Traceloop's): the calls' "
+                    "structure, models, tokens and timing are imported without their text",
+                )
+            )
+        if self.unrecorded_replies:
+            self.notes.append(
+                (
+                    first.number,
+                    None,
+                    f"{self.unrecorded_replies} call(s) recorded their input but not their "
+                    "answer: each answer is an empty assistant message that keeps the call's "
+                    "model, tokens and timing",
+                )
+            )
+        for m in messages:
+            # The GenAI conventions say tool_call where OpenAI says tool_calls.
+            if isinstance(m, AssistantMessage) and m.finish_reason == "tool_call":
+                m.finish_reason = "tool_calls"
         if self.silent_chat_spans:
             self.notes.append(
                 (
@@ -1074,6 +1394,17 @@ class _Builder:
         source_ids = [f"trace:{t}" for t in self.group.units]
         if self.group.key_name != "trace_id":
             source_ids.insert(0, f"{self.group.key_name}:{self.group.key}")
+        sources: dict[int, str] = {}
+        for call in self.calls:
+            index = self.history.output_index(call.label)
+            if index is not None:
+                sources.setdefault(index, f"{call.trace}/{call.span_id}")
+        # A failed call answered nothing; it stands behind the message it was sent.
+        at = {f.get("call"): f.get("after_message") for f in self.history.failures}
+        for call in self.failed:
+            after = at.get(call.label)
+            if isinstance(after, int) and after >= 0:
+                sources.setdefault(after, f"{call.trace}/{call.span_id}")
         return Conversation(
             id=self.group.key,
             messages=messages,
@@ -1081,8 +1412,20 @@ class _Builder:
             metadata=self.metadata,
             signals=signals,
             scores=self.scores,
-            provenance=Provenance(source_format=FORMAT, source_ids=source_ids),
+            tools=self.tools,
+            provenance=Provenance(
+                source_format=FORMAT, source_ids=source_ids, message_sources=sources
+            ),
         )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _is_llm_span(s: _Span) -> bool:
+    # Traceloop's legacy spans name their kind in llm.request.type, not the operation.
+    return s.attrs.get("llm.request.type") in ("chat", "completion")
 
 
 def _normalize(raw: Any) -> Any:
@@ -1387,7 +1730,11 @@ def _times(timestamp: Any, latency_ms: float | None) -> tuple[str, str]:
     return str(end - round(latency_ms * 1e6)), str(end)
 
 
-def _score_event(score: Score, position: int) -> dict[str, Any]:
+def score_attributes(score: Score, position: int) -> list[dict[str, Any]]:
+    """A score as ``gen_ai.evaluation.result`` attributes (OTLP JSON), as this reader reads.
+
+    ``position`` keeps the scores' order when they are read back.
+    """
     a: dict[str, Any] = {"gen_ai.evaluation.name": score.name}
     if isinstance(score.value, bool):
         a["gen_ai.evaluation.score.value"] = 1.0 if score.value else 0.0
@@ -1404,7 +1751,14 @@ def _score_event(score: Score, position: int) -> dict[str, Any]:
         a[f"convsim.score.{key}"] = getattr(score, key)
     a["convsim.score.message_index"] = score.message_index
     a["convsim.score.position"] = position
-    event: dict[str, Any] = {"name": "gen_ai.evaluation.result", "attributes": _attrs(a)}
+    return _attrs(a)
+
+
+def _score_event(score: Score, position: int) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "name": "gen_ai.evaluation.result",
+        "attributes": score_attributes(score, position),
+    }
     event["timeUnixNano"] = str(datetime_to_nanos(score.created_at)) if score.created_at else "0"
     return event
 

@@ -64,5 +64,9 @@ def test_feedback_for_a_missing_run_and_runs_without_ids(tmp_path: Path) -> None
     convs, report, _ = run_import("langsmith", path)
     assert [c.id for c in convs] == ["r1"]
     fields = sorted(str(i.field) for i in report.issues)
-    assert fields == ["None", "record.id", "record.trace_id"]
-    assert any("no messages" in i.message for i in report.issues)
+    assert fields == ["record.id", "record.run_id", "record.trace_id"]
+    (orphan_issue,) = [i for i in report.issues if i.field == "record.run_id"]
+    assert orphan_issue.line == 2 and "'elsewhere', which is in none of the files" in str(
+        orphan_issue
+    )
+    assert not any("no messages" in i.message for i in report.issues)

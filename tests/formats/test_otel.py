@@ -49,7 +49,8 @@ def test_golden_session_and_legacy_events() -> None:
     ]
     assert fx_results[0].content == '{"amount":92.31,"currency":"EUR"}'
     assert fx.tool_calls()[1].arguments is None  # malformed arguments kept raw
-    assert report.lossy == 2 and all("kept verbatim" in n.message for n in report.notes)
+    # Kept verbatim is not lost: the notes say where, and nothing counts as lossy.
+    assert report.lossy == 0 and all("kept verbatim" in n.message for n in report.notes)
 
 
 def test_ids_hex_and_base64() -> None:
@@ -139,7 +140,7 @@ def test_edited_message_is_kept_as_a_branch(tmp_path: Path) -> None:
     (branch,) = cast(list[dict[str, Any]], conv.metadata["branches"])
     assert branch["kind"] == "edited" and branch["at"] == 0
     assert [m["content"] for m in branch["messages"]] == ["book Paris", "Paris booked"]
-    assert conv.signals.edits == 1 and report.lossy == 1
+    assert conv.signals.edits == 1 and report.lossy == 0  # the branch is set aside, not lost
     assert "history edited at message 0" in report.notes[0].message
     assert report.notes[0].line == 1 and "spans.1" in (report.notes[0].field or "")
 
@@ -224,11 +225,16 @@ def test_unreadable_message_attribute_is_kept_and_reported(tmp_path: Path) -> No
     assert "not valid JSON" in report.notes[0].message
 
 
-def test_no_content_captured_is_a_clear_rejection(tmp_path: Path) -> None:
+def test_no_content_captured_imports_the_structure_and_says_so(tmp_path: Path) -> None:
     span = _chat("0000000000000001", [], [], 1)
     span["attributes"] = span["attributes"][:1]
-    _, report, _ = run_import("otel", _write(tmp_path, _request(span)))
-    assert report.rejected == 1 and "CAPTURE_MESSAGE_CONTENT" in report.issues[0].message
+    convs, report, _ = run_import("otel", _write(tmp_path, _request(span)))
+    assert (report.kept, report.rejected) == (1, 0)
+    (conv,) = convs
+    assert conv.metadata["content_captured"] is False
+    (message,) = conv.messages
+    assert isinstance(message, AssistantMessage) and message.content is None
+    assert any("CAPTURE_MESSAGE_CONTENT" in n.message for n in report.notes)
 
 
 def test_message_schema_parts() -> None:
@@ -299,3 +305,32 @@ def test_base64_and_hex_copies_of_one_trace_merge(tmp_path: Path) -> None:
 
 def test_golden_file_is_hand_written() -> None:
     assert (DATA / "otel_travel.json").stat().st_size > 1000
+
+
+def test_only_what_is_not_kept_anywhere_makes_a_conversation_lossy(tmp_path: Path) -> None:
+    span = _chat(
+        "0000000000000001",
+        [_text("user", "hi")],
+        [_text("assistant", "hello")],
+        1,
+        **{"app.flavour": "kept verbatim"},
+    )
+    span["events"] = [
+        {
+            "name": "gen_ai.evaluation.result",
+            "attributes": [
+                {"key": "gen_ai.evaluation.name", "value": {"stringValue": "tone"}},
+                {"key": "gen_ai.evaluation.score.label", "value": {"stringValue": "warm"}},
+                {"key": "gen_ai.evaluation.score.value", "value": {"doubleValue": 0.8}},
+                {"key": "convsim.score.kind", "value": {"stringValue": "categorical"}},
+            ],
+        }
+    ]
+    (conv,), report, _ = run_import("otel", _write(tmp_path, _request(span)))
+    assert [s.value for s in conv.scores] == ["warm"]
+    # The extra attribute is kept (a note, not a loss); the numeric value of a
+    # categorical score has no home, so this conversation is lossy.
+    assert report.lossy == 1
+    lost = [n for n in report.notes if n.lost]
+    assert len(lost) == 1 and lost[0].message.startswith("not kept: score 'tone'")
+    assert any("kept verbatim" in n.message and not n.lost for n in report.notes)

@@ -43,6 +43,13 @@ class FakeOpenAIServer:
         hang_seconds: How long a ``timeout`` fault stalls before answering.
         latency: Seconds every successful reply waits, to mimic a model.
         retry_after: Value of the Retry-After header on injected 429s.
+        fail: Decides, from the request body, an HTTP error status to answer with
+            instead (e.g. 429 when the user says so), for deterministic failures.
+
+    Replies carry distinct ids (``chatcmpl-fake0001``, ...), usage that depends on the
+    request and reply sizes, and are streamed as server-sent events when the request
+    asks (``stream: true``, with a usage chunk under ``stream_options.include_usage``).
+    ``responses`` holds every reply payload, for tests to compare imports against.
     """
 
     def __init__(
@@ -55,6 +62,7 @@ class FakeOpenAIServer:
         hang_seconds: float = 2.0,
         latency: float = 0.0,
         retry_after: float = 0.01,
+        fail: Callable[[dict[str, Any]], int | None] | None = None,
     ) -> None:
         unknown = set(faults) - set(FAULT_KINDS)
         if unknown:
@@ -65,6 +73,8 @@ class FakeOpenAIServer:
         self.hang_seconds = hang_seconds
         self.latency = latency
         self.retry_after = retry_after
+        self.fail = fail
+        self.responses: list[dict[str, Any]] = []
         self.requests = 0
         self.injected: Counter[str] = Counter()
         self.bodies: list[dict[str, Any]] = []
@@ -103,6 +113,28 @@ class FakeOpenAIServer:
                 return kind
         return None
 
+    def _reply(self, body: dict[str, Any]) -> dict[str, Any]:
+        message = self.responder(body)
+        finish = "tool_calls" if message.get("tool_calls") else "stop"
+        prompt = max(1, len(json.dumps(body.get("messages", []))) // 4)
+        completion = max(1, len(json.dumps(message)) // 4)
+        with self._lock:
+            number = len(self.responses) + 1
+            payload = {
+                "id": f"chatcmpl-fake{number:04d}",
+                "object": "chat.completion",
+                "created": 1_796_000_000 + number,
+                "model": body.get("model", "fake"),
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
+                },
+            }
+            self.responses.append(payload)
+        return payload
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -132,19 +164,60 @@ class FakeOpenAIServer:
                 if fault == "malformed":
                     self._send(200, b'{"id": "x", "choices": [{"mess')
                     return
+                status = server.fail(body) if server.fail is not None else None
+                if status is not None:
+                    self._send(
+                        status,
+                        json.dumps(
+                            {"error": {"message": f"injected {status}", "type": "requests"}}
+                        ).encode(),
+                        {"retry-after": f"{server.retry_after:g}"} if status == 429 else None,
+                    )
+                    return
                 if server.latency:
                     time.sleep(server.latency)
-                message = server.responder(body)
-                finish = "tool_calls" if message.get("tool_calls") else "stop"
-                payload = {
-                    "id": "chatcmpl-fake",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": body.get("model", "fake"),
-                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-                }
-                self._send(200, json.dumps(payload).encode())
+                payload = server._reply(body)
+                if body.get("stream"):
+                    self._stream(payload, body)
+                else:
+                    self._send(200, json.dumps(payload).encode())
+
+            def _stream(self, payload: dict[str, Any], body: dict[str, Any]) -> None:
+                choice = payload["choices"][0]
+                message = choice["message"]
+                delta: dict[str, Any] = {"role": "assistant"}
+                if message.get("content"):
+                    delta["content"] = message["content"]
+                if message.get("tool_calls"):
+                    delta["tool_calls"] = [
+                        {**c, "index": i} for i, c in enumerate(message["tool_calls"])
+                    ]
+                base = {k: payload[k] for k in ("id", "created", "model")}
+                base["object"] = "chat.completion.chunk"
+                chunks = [
+                    {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
+                    {
+                        **base,
+                        "choices": [
+                            {"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}
+                        ],
+                    },
+                ]
+                options = body.get("stream_options") or {}
+                if isinstance(options, dict) and options.get("include_usage"):
+                    chunks.append({**base, "choices": [], "usage": payload["usage"]})
+                data = (
+                    b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks)
+                    + b"data: [DONE]\n\n"
+                )
+                try:
+                    self.send_response(200)
+                    self.send_header("content-type", "text/event-stream")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
 
             def _send(
                 self, status: int, data: bytes, headers: dict[str, str] | None = None

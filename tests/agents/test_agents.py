@@ -65,7 +65,10 @@ async def test_http_agent_over_a_real_loopback_server_with_tools() -> None:
         agent = HttpAgent(server.url, system_prompt="You are terse.", retry=FAST)
         reply = await agent.respond(CONV, AgentContext(tools=TOOLS))
         assert reply.tool_calls[0].id == "call_9" and reply.tool_calls[0].arguments == {"x": 1}
-        assert reply.usage is not None and reply.usage.input_tokens == 10
+        sent_usage = server.responses[0]["usage"]
+        assert reply.usage is not None
+        assert reply.usage.input_tokens == sent_usage["prompt_tokens"]
+        assert reply.usage.output_tokens == sent_usage["completion_tokens"]
         sent = server.bodies[0]
         assert sent["messages"][0] == {"role": "system", "content": "You are terse."}
         assert sent["tools"] == TOOLS

@@ -19,6 +19,12 @@ one import of one file; the time is the importer's wall time inside that process
 consumer would). With ``--single`` the smallest file is also written as one JSON
 document, which stdlib ``json`` can only parse whole, to show what that costs.
 
+With ``--logs`` each export is split as OpenTelemetry's own OpenAI instrumentation
+writes it in content mode: spans without messages, and a second file of OTLP log
+records (one ``gen_ai.*.message`` event per input message, one ``gen_ai.choice`` per
+answer) naming their span; both files are imported together, and the sizes and rates
+count both.
+
 Targets: at least 20 MB/s on one core, and peak RSS flat while the file grows tenfold.
 """
 
@@ -193,6 +199,117 @@ def generate(path: Path, target_bytes: int, seed: int) -> tuple[int, int]:
     return sessions, lines
 
 
+def _kv(value: Any) -> dict[str, Any]:
+    """A plain value as an OTLP AnyValue."""
+    if isinstance(value, dict):
+        return {"kvlistValue": {"values": [{"key": k, "value": _kv(v)} for k, v in value.items()]}}
+    if isinstance(value, list):
+        return {"arrayValue": {"values": [_kv(v) for v in value]}}
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {"intValue": str(value)}
+    return {"stringValue": str(value)}
+
+
+def _event_bodies(message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A GenAI-convention message as an openai-v2 content-mode event (name, body)."""
+    parts = message.get("parts", [])
+    text = " ".join(p["content"] for p in parts if p.get("type") == "text")
+    calls = [
+        {
+            "id": p["id"],
+            "type": "function",
+            "function": {"name": p["name"], "arguments": json.dumps(p["arguments"])},
+        }
+        for p in parts
+        if p.get("type") == "tool_call"
+    ]
+    role = message["role"]
+    if role == "tool":
+        (result,) = parts[:1]
+        return "gen_ai.tool.message", {"id": result["id"], "content": result["response"]}
+    body: dict[str, Any] = {"content": text} if text else {}
+    if calls:
+        body["tool_calls"] = calls
+    return f"gen_ai.{role}.message", body
+
+
+def split_logs(line: str) -> tuple[str, str]:
+    """One trace line as the openai-v2 instrumentation writes it: (spans, log records)."""
+    request = json.loads(line)
+    records: list[dict[str, Any]] = []
+    for rs in request["resourceSpans"]:
+        for ss in rs["scopeSpans"]:
+            for span in ss["spans"]:
+                attrs = {a["key"]: a for a in span["attributes"]}
+                if "gen_ai.input.messages" not in attrs:
+                    continue
+                history = json.loads(attrs.pop("gen_ai.input.messages")["value"]["stringValue"])
+                (output,) = json.loads(attrs.pop("gen_ai.output.messages")["value"]["stringValue"])
+                system = json.loads(attrs.pop("gen_ai.system_instructions")["value"]["stringValue"])
+                span["attributes"] = list(attrs.values())
+                events = [("gen_ai.system.message", {"content": system[0]["content"]})]
+                for message in history:
+                    if message["role"] == "tool":
+                        events.extend(
+                            _event_bodies({"role": "tool", "parts": [part]})
+                            for part in message["parts"]
+                        )
+                    else:
+                        events.append(_event_bodies(message))
+                name, body = _event_bodies(output)
+                events.append(
+                    (
+                        "gen_ai.choice",
+                        {
+                            "index": 0,
+                            "finish_reason": output["finish_reason"],
+                            "message": {"role": "assistant", **body},
+                        },
+                    )
+                )
+                records.extend(
+                    {
+                        "eventName": event,
+                        "traceId": span["traceId"],
+                        "spanId": span["spanId"],
+                        "observedTimeUnixNano": span["endTimeUnixNano"],
+                        "attributes": [_attr("gen_ai.system", "openai")],
+                        "body": _kv(body),
+                    }
+                    for event, body in events
+                )
+    logs = {
+        "resourceLogs": [
+            {
+                "resource": {"attributes": [_attr("service.name", "travel-agent")]},
+                "scopeLogs": [{"scope": {"name": "bench"}, "logRecords": records}],
+            }
+        ]
+    }
+    dump = json.dumps
+    return (
+        dump(request, ensure_ascii=False, separators=(",", ":")),
+        dump(logs, ensure_ascii=False, separators=(",", ":")),
+    )
+
+
+def generate_split(traces: Path, logs: Path, target_bytes: int, seed: int) -> tuple[int, int]:
+    """Traces and log records of about ``target_bytes`` together; (sessions, lines)."""
+    combined = traces.with_suffix(".combined")
+    sessions, lines = generate(combined, target_bytes, seed)
+    with (
+        combined.open(encoding="utf-8") as src,
+        traces.open("w", encoding="utf-8") as t,
+        logs.open("w", encoding="utf-8") as lg,
+    ):
+        for line in src:
+            spans, records = split_logs(line)
+            t.write(spans + "\n")
+            lg.write(records + "\n")
+    combined.unlink()
+    return sessions, lines
+
+
 def _peak_rss_bytes() -> int:
     # VmHWM belongs to this address space (reset by exec); ru_maxrss on Linux also
     # counts the parent's memory at fork time, which would blur the comparison.
@@ -206,19 +323,19 @@ def _peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
-def child(path: Path) -> None:
-    """Import ``path`` once and print the measurements as JSON (runs in a subprocess)."""
+def child(paths: list[Path]) -> None:
+    """Import the files once and print the measurements as JSON (runs in a subprocess)."""
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     from convsim.datasets import ReadReport
-    from convsim.formats import read_otel
+    from convsim.formats.otel import read_otel_files
 
-    report = ReadReport(file=str(path))
+    report = ReadReport(file=str(paths[0]))
     baseline = _peak_rss_bytes()
     cpu_started = time.process_time()
     started = time.perf_counter()
     conversations = messages = 0
-    for conv in read_otel(path, report=report):
+    for conv in read_otel_files(paths, report=report):
         conversations += 1
         messages += len(conv.messages)
     seconds = time.perf_counter() - started
@@ -234,10 +351,10 @@ def child(path: Path) -> None:
     print(json.dumps(result))
 
 
-def measure(path: Path) -> dict[str, Any]:
-    """Run one import of ``path`` in a fresh process."""
+def measure(paths: list[Path]) -> dict[str, Any]:
+    """Run one import of the files in a fresh process."""
     out = subprocess.run(
-        [sys.executable, __file__, "--child", str(path)],
+        [sys.executable, __file__, "--child", *map(str, paths)],
         capture_output=True,
         text=True,
         check=True,
@@ -270,7 +387,10 @@ def main() -> None:
         "--single", action="store_true", help="also time one whole-file JSON document"
     )
     parser.add_argument("--profile", action="store_true", help="also cProfile the smallest file")
-    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--logs", action="store_true", help="messages as OTLP log records in a second file"
+    )
+    parser.add_argument("--child", type=Path, nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child)
@@ -280,19 +400,26 @@ def main() -> None:
     rows: list[tuple[str, int, dict[str, Any]]] = []
     try:
         sizes = [int(s) for s in args.sizes.split(",")]
-        files: list[tuple[str, Path]] = []
+        files: list[tuple[str, list[Path]]] = []
         for size in sizes:
             path = workdir / f"otel-{size}MB.jsonl"
             t = time.perf_counter()
-            sessions, lines = generate(path, size * MB, seed=size)
+            if args.logs:
+                logs = workdir / f"otel-{size}MB.logs.jsonl"
+                sessions, lines = generate_split(path, logs, size * MB, seed=size)
+                group = [path, logs]
+            else:
+                sessions, lines = generate(path, size * MB, seed=size)
+                group = [path]
             print(
-                f"generated {path.name}: {path.stat().st_size / MB:.0f} MB, {sessions:,} sessions, "
+                f"generated {', '.join(p.name for p in group)}: "
+                f"{sum(p.stat().st_size for p in group) / MB:.0f} MB, {sessions:,} sessions, "
                 f"{lines:,} traces in {time.perf_counter() - t:.0f} s",
                 file=sys.stderr,
             )
-            files.append(("JSONL", path))
-        if args.single:
-            small = files[0][1]
+            files.append(("traces + logs" if args.logs else "JSONL", group))
+        if args.single and not args.logs:
+            small = files[0][1][0]
             whole = workdir / f"{small.stem}-single.json"
             with small.open(encoding="utf-8") as src, whole.open("w", encoding="utf-8") as out:
                 out.write('{"resourceSpans":[')
@@ -300,14 +427,14 @@ def main() -> None:
                     body = json.dumps(json.loads(line)["resourceSpans"], ensure_ascii=False)
                     out.write(("," if n else "") + body[1:-1])
                 out.write("]}")
-            files.append(("one document", whole))
+            files.append(("one document", [whole]))
         rows.extend(
-            (kind, path.stat().st_size, measure(path))
-            for kind, path in files
+            (kind, sum(p.stat().st_size for p in group), measure(group))
+            for kind, group in files
             for _ in range(args.repeats)
         )
         if args.profile:
-            profile(files[0][1])
+            profile(files[0][1][0])
     finally:
         if not args.keep and args.dir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -324,7 +451,7 @@ def main() -> None:
             f"{size / MB / r['cpu_seconds']:.1f} | {r['rss'] / MB:,.0f} |"
         )
     print(f"\nload average while running: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    jsonl = [(s, r) for k, s, r in rows if k == "JSONL"]
+    jsonl = [(s, r) for k, s, r in rows if k in ("JSONL", "traces + logs")]
     slowest = min(s / MB / r["cpu_seconds"] for s, r in jsonl)
     verdict = "meets" if slowest >= TARGET_MB_PER_S else "MISSES"
     print(

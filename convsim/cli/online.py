@@ -262,7 +262,7 @@ def _scan(path: Path, reject_path: Path | None, by_tag: str | None) -> tuple[Rea
     read report and the values of ``by_tag`` the window holds.
     """
     from ..datasets import read_conversations
-    from ..online._estimate import MISSING_GROUP
+    from ..online import MISSING_GROUP
 
     groups: set[str] = set()
 

@@ -7,6 +7,7 @@ weights the judged scores back to the whole window.
 
 from ._anchors import anchor_draw, choose_anchors, stamp_anchor_scores
 from ._estimate import (
+    MISSING_GROUP,
     Census,
     EstimateMethod,
     WeightedEstimate,

@@ -84,10 +84,9 @@ def grade_cmd(
     go to OUT.failures.jsonl and are counted, never scored as 0. Judges that have not
     been checked against human labels (--labels) are reported as uncalibrated.
     """
-    import anyio
-
     from ..grade import build_graders, grade_conversations, load_checks, read_gradable
     from ..trace import ScoreFailure
+    from ._async import run as run_async
     from ._paths import atomic_output, check_paths
 
     side = {
@@ -134,7 +133,7 @@ def grade_cmd(
                 f.write(line)
 
         try:
-            summary = anyio.run(
+            summary = run_async(
                 lambda: grade_conversations(reader, graders, write=write, concurrency=concurrency)
             )
         except BaseException:

@@ -101,8 +101,6 @@ def online_cmd(
     the window label, estimates are weighted back to the whole window (shown beside the
     unweighted ones), and the worst conversations are queued for review.
     """
-    import anyio
-
     from ..grade import build_graders, load_checks
     from ..graders import RubricJudge
     from ..online import (
@@ -113,6 +111,7 @@ def online_cmd(
         window_estimates,
     )
     from ..store import SQLiteStore
+    from ._async import run as run_async
     from ._paths import atomic_output, check_paths
 
     check_paths(
@@ -178,7 +177,7 @@ def online_cmd(
                 f"holds; give every value of {by_tag} its number of conversations"
             )
     with SQLiteStore(store_path) as store:
-        result = anyio.run(
+        result = run_async(
             lambda: grade_window(
                 conversations_from(input_path),
                 sampling,

@@ -93,8 +93,6 @@ def replay_cmd(
     report (first diverging turn, its kind, text similarity, side-by-side diff). The
     same inputs and seed give byte-identical results.
     """
-    import anyio
-
     from ..agents import agent_files, load_agent
     from ..datasets import read_conversations
     from ..envs import environment_factory
@@ -103,6 +101,7 @@ def replay_cmd(
     from ..runner import RunConfig
     from ..simulate import make_user_factory
     from ..store import SQLiteStore
+    from ._async import run as run_async
 
     if mode == "turns" and not agent_spec:
         raise UsageFailure("--mode turns needs --agent SPEC (or use --mode as-is)")
@@ -161,7 +160,7 @@ def replay_cmd(
         options={"mode": mode, "on_divergence": policy, "strict": strict, "user": user},
     )
     with SQLiteStore(store_path) as store:
-        summary = anyio.run(
+        summary = run_async(
             lambda: replay(config, recordings, agent, store=store, options=options, resume=resume)
         )
         store.export_jsonl("results", out, run_id=config.run_id)

@@ -80,14 +80,13 @@ def simulate_cmd(
     changed configuration is refused with a diff. Errors inside a conversation are
     recorded with their reason, never dropped.
     """
-    import anyio
-
     from ..agents import agent_files, load_agent
     from ..envs import environment_factory
     from ..runner import RunConfig
     from ..simulate import make_user_factory, personas_hash, simulate
     from ..store import SQLiteStore
     from ..users import load_personas
+    from ._async import run as run_async
     from ._paths import check_paths
 
     prompt_file = Path(system_prompt[1:]) if system_prompt and system_prompt[:1] == "@" else None
@@ -130,7 +129,7 @@ def simulate_cmd(
         progress=progress,
     )
     with SQLiteStore(store_path) as store:
-        summary = anyio.run(
+        summary = run_async(
             lambda: simulate(
                 config,
                 loaded,

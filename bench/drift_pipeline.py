@@ -9,7 +9,7 @@ on the sample and on the anchor set), written to a SQLite store, read back with
 ``convsim online`` and ``convsim drift`` do.
 
 Usage:
-    python bench/drift_pipeline.py null [--reps 4000] [--workers 2] [--no-user-ids]
+    python bench/drift_pipeline.py null [--reps 4000] [--workers 2] [--no-user-ids] [--start 0]
     python bench/drift_pipeline.py power [--reps 1000]
     python bench/drift_pipeline.py mix [--reps 1000]
     python bench/drift_pipeline.py judge [--reps 1000] [--specificity 0.7 --tone-bias 0]
@@ -129,9 +129,9 @@ def null_one(i: int) -> dict[str, Any]:
     return _in_temp(go)
 
 
-def run_null(reps: int, workers: int) -> dict[str, Any]:
+def run_null(reps: int, workers: int, start: int = 0) -> dict[str, Any]:
     t0 = time.perf_counter()
-    res = _map(null_one, range(reps), workers)
+    res = _map(null_one, range(start, start + reps), workers)
     secs = time.perf_counter() - t0
     lo, hi = band99(ALPHA, reps)
     rows: list[dict[str, Any]] = []
@@ -157,6 +157,7 @@ def run_null(reps: int, workers: int) -> dict[str, Any]:
     judge = [x for r in res for x in r.get("judge", {}).values()]
     summary = {
         "reps": reps,
+        "seeds": [start, start + reps],
         "user_ids": USER_IDS[0],
         "band": [lo, hi],
         "rows": rows,
@@ -398,6 +399,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-user-ids", action="store_true")
     ap.add_argument(
+        "--start",
+        type=int,
+        default=0,
+        help="null study: first replication's seed, so a long study can run in parts "
+        "(the rates of parts with disjoint seeds pool by their counts)",
+    )
+    ap.add_argument(
         "--specificity",
         type=float,
         default=None,
@@ -415,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tone_bias=SWAPPED.tone_bias if args.tone_bias is None else args.tone_bias,
         )
     if args.study == "null":
-        out = run_null(args.reps or 4000, args.workers)
+        out = run_null(args.reps or 4000, args.workers, args.start)
     elif args.study == "power":
         out = run_power(args.reps or 1000, args.workers)
     elif args.study == "mix":

@@ -2,12 +2,22 @@
 
 import os
 import signal
+from collections.abc import Iterator
 
 import anyio
 import anyio.lowlevel
 import pytest
 
 from convsim.cli._async import run
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_as_in_a_terminal() -> Iterator[None]:
+    # A test runner started in the background inherits SIGINT ignored; a terminal user's
+    # process has Python's default handler, which is what these tests are about.
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
 async def _swallows() -> str:

@@ -107,7 +107,15 @@ def test_ctrl_c_exits_130_in_one_line_and_the_run_resumes(tmp_path: Path) -> Non
                 "--personas", str(people), "--store", str(store), "--out", str(out),
                 "--run-id", "r1", "--trials", "2", "--concurrency", "2",
                 "--no-progress"]  # fmt: skip
-        proc = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # A terminal delivers Ctrl-C to a process with the default disposition; a test
+        # runner started in the background inherits SIGINT ignored, so reset it.
+        proc = subprocess.Popen(
+            args,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         deadline = time.monotonic() + 60
         while server.requests < 3:
             assert proc.poll() is None and time.monotonic() < deadline

@@ -92,6 +92,7 @@ from ._grouped import (
 from ._otel_logs import (
     DETAILS_EVENT,
     MESSAGE_EVENTS,
+    LogEvent,
     LogRecord,
     as_span_event,
     decode_log,
@@ -294,6 +295,13 @@ def attributes(raw: Any, where: str) -> dict[str, Any]:
                 continue
         out[key] = any_value(value, f"{where}[{key}]")
     return out
+
+
+def event_attributes(event: dict[str, Any], where: str) -> dict[str, Any]:
+    """A span event's attributes as a dict; log records arrive already decoded."""
+    if isinstance(event, LogEvent) and event.decoded is not None:
+        return event.decoded
+    return attributes(event.get("attributes"), where)
 
 
 def _hint(attrs: Any) -> tuple[int, str, str] | None:
@@ -817,7 +825,7 @@ class _Builder:
                 continue
             where = f"{s.piece.where}.events.{i}"
             try:
-                attrs = attributes(event.get("attributes"), f"{where}.attributes")
+                attrs = event_attributes(event, f"{where}.attributes")
             except RecordError as e:
                 raise SourceError(s.piece.number, e.field, e.message) from None
             body = attrs.get("event.body", attrs.get("body", attrs.get("gen_ai.event.content")))
@@ -966,11 +974,11 @@ class _Builder:
                 elif log.event in MESSAGE_EVENTS:
                     if not (isinstance(log.body, dict) and log.body):
                         self.content_absent += 1
-                    target.events.append(as_span_event(log))
+                    target.events.append(as_span_event(log, any_value))
                 elif log.event == "gen_ai.evaluation.result":
                     # Grades sent as events (convsim export otel --grades, or another
                     # evaluator) become the span's scores like span events do.
-                    target.events.append(as_span_event(log))
+                    target.events.append(as_span_event(log, any_value))
                 else:
                     unknown.append({"event": log.event, "record": json_safe(log.piece.data)})
                     self.notes.append(
@@ -1215,7 +1223,7 @@ class _Builder:
                 continue
             where = f"{s.piece.where}.events.{i}"
             try:
-                attrs = attributes(event.get("attributes"), f"{where}.attributes")
+                attrs = event_attributes(event, f"{where}.attributes")
                 time_ns = nanos(event.get("timeUnixNano", event.get("time_unix_nano")))
                 scores = self._score(attrs, s, time_ns)
             except (RecordError, ValidationError) as e:

@@ -22,6 +22,7 @@ to their canonical content), divergent histories are kept as branches and report
 from __future__ import annotations
 
 import gc
+import heapq
 import inspect
 import json
 import math
@@ -45,6 +46,7 @@ from ..datasets import (
     describe_parse_error,
 )
 from ..datasets._jsonl import MAX_KEPT_ISSUES, line_limit, open_input
+from ..errors import TraceImportError
 from ..trace import (
     AssistantMessage,
     Conversation,
@@ -459,40 +461,100 @@ class _Index:
         return plan
 
 
-FILE_SHIFT = 40
-"""Record numbers of a multi-file read are ``file_index << FILE_SHIFT | line``."""
-_LINE_MASK = (1 << FILE_SHIFT) - 1
+class Ordered(Protocol):
+    """A format whose records can be merged across files by time (see :class:`_Inputs`)."""
+
+    def order_key(self, record: Any) -> int | None:
+        """The record's earliest time (any monotonic unit), or None when it has none."""
+        ...
 
 
 class _Inputs:
-    """Several input files read as one stream of records, each numbered by file and line.
+    """Several input files read as one stream of records, numbered in reading order.
 
     Pieces of one conversation may be spread over files (spans in one, their log
-    records or feedback in another); numbering records across the files lets the two
-    passes of :func:`read_grouped` treat them as one input, and :meth:`locate` turns a
-    number back into the file and line a user can open.
+    records or feedback in another). Read one file after the other, every conversation
+    would stay open until the last file reached it, so memory would grow with the input.
+    For a format with an ``order_key`` the files are instead merged by the time of their
+    records, as a collector wrote them, and a conversation ends soon after its last
+    call. Records are numbered in reading order, the same in both passes of
+    :func:`read_grouped`, and :meth:`locate` turns a number back into the file and line
+    a user can open.
     """
 
-    def __init__(self, paths: Sequence[Path], max_line_bytes: int) -> None:
+    def __init__(self, paths: Sequence[Path], max_line_bytes: int, fmt: object) -> None:
         self.paths = list(paths)
         self.names = [str(p) for p in self.paths]
         self.in_array = [file_layout(p, max_line_bytes) == "array" for p in self.paths]
         self.max_line_bytes = max_line_bytes
+        key = getattr(fmt, "order_key", None)
+        self.order_key: Callable[[Any], int | None] | None = (
+            key if callable(key) and len(self.paths) > 1 else None
+        )
+        # Multi-file reads map reading order to file and line (10 bytes a record); a
+        # single file's records are numbered by their line.
+        self.file = array("h")
+        self.line = array("q")
 
     def records(
         self, scratches: list[ReadReport] | None, rejects: RejectSink | None
     ) -> Iterator[tuple[int, Any]]:
-        for k, path in enumerate(self.paths):
-            scratch = scratches[k] if scratches is not None else ReadReport(file=self.names[k])
-            for number, record in _records(path, scratch, rejects, self.max_line_bytes):
-                yield k << FILE_SHIFT | number, record
+        streams = [
+            _records(
+                path,
+                scratches[k] if scratches is not None else ReadReport(file=self.names[k]),
+                rejects,
+                self.max_line_bytes,
+            )
+            for k, path in enumerate(self.paths)
+        ]
+        if len(streams) == 1:
+            yield from streams[0]
+            return
+        for seq, (k, line, record) in enumerate(self._merged(streams)):
+            if seq == len(self.line):
+                self.file.append(k)
+                self.line.append(line)
+            elif (self.file[seq], self.line[seq]) != (k, line):
+                raise TraceImportError(
+                    f"{self.names[k]} changed while it was being read; import it again"
+                )
+            yield seq, record
+
+    def _merged(self, streams: list[Iterator[tuple[int, Any]]]) -> Iterator[tuple[int, int, Any]]:
+        key = self.order_key
+        if key is None:
+            for k, stream in enumerate(streams):
+                for line, record in stream:
+                    yield k, line, record
+            return
+        # A k-way merge on (time, file, line); a record without a time keeps its file's
+        # last time, so it stays where the file put it.
+        last = [-(1 << 62)] * len(streams)
+        heap: list[tuple[int, int, int, Any]] = []
+
+        def push(k: int) -> None:
+            item = next(streams[k], None)
+            if item is None:
+                return
+            line, record = item
+            t = key(record)
+            last[k] = t if t is not None and t > last[k] else last[k]
+            heapq.heappush(heap, (last[k], k, line, record))
+
+        for k in range(len(streams)):
+            push(k)
+        while heap:
+            _, k, line, record = heapq.heappop(heap)
+            yield k, line, record
+            push(k)
 
     def issue(self, number: int, field: str | None, message: str) -> RecordIssue:
         """A :class:`RecordIssue` at the file and line of a record number."""
-        k, line = number >> FILE_SHIFT, number & _LINE_MASK
+        k = self.file[number] if self.line else 0
         return RecordIssue(
             self.names[k],
-            line,
+            self.line[number] if self.line else number,
             field,
             message,
             in_array=self.in_array[k],
@@ -501,7 +563,9 @@ class _Inputs:
 
     def locate(self, number: int) -> tuple[str, int]:
         """The file name and line of a record number."""
-        return self.names[number >> FILE_SHIFT], number & _LINE_MASK
+        if not self.line:
+            return self.names[0], number
+        return self.names[self.file[number]], self.line[number]
 
 
 def read_grouped(
@@ -545,7 +609,7 @@ def _read_grouped(
     max_line_bytes: int,
     settled: _Settled,
 ) -> Iterator[Conversation]:
-    inputs = _Inputs([path] if isinstance(path, Path) else path, max_line_bytes)
+    inputs = _Inputs([path] if isinstance(path, Path) else path, max_line_bytes, fmt)
     index = _Index()
     for number, record in inputs.records(None, None):
         try:

@@ -333,6 +333,13 @@ def nanos(value: Any) -> int | None:
     return None
 
 
+_TIMED = (
+    ("resourceSpans", "scopeSpans", "spans", ("startTimeUnixNano",)),
+    ("resourceLogs", "scopeLogs", "logRecords", ("timeUnixNano", "observedTimeUnixNano")),
+)
+"""Where :meth:`OtelFormat.order_key` looks for times (the collector's camelCase form)."""
+
+
 @dataclass(slots=True)
 class _Span:
     piece: Piece
@@ -436,6 +443,34 @@ class OtelFormat:
                         Piece(number, where, trace, span, hint=hint, extra=(rs, ss), own=span_id)
                     )
         return pieces
+
+    def order_key(self, record: Any) -> int | None:
+        """The earliest span start or log time in an export, in Unix nanoseconds.
+
+        Traces and logs written to separate files are merged by it, so a call's spans
+        and its log records are read close together.
+        """
+        if not isinstance(record, dict):
+            return None
+        best: int | None = None
+        for outer, inner, items, fields in _TIMED:
+            groups = record.get(outer)
+            if not isinstance(groups, list):
+                continue
+            for group in groups:
+                scopes = group.get(inner) if isinstance(group, dict) else None
+                for scope in scopes if isinstance(scopes, list) else ():
+                    entries = scope.get(items) if isinstance(scope, dict) else None
+                    for entry in entries if isinstance(entries, list) else ():
+                        if not isinstance(entry, dict):
+                            continue
+                        for name in fields:
+                            t = nanos(entry.get(name))
+                            if t is not None:
+                                if best is None or t < best:
+                                    best = t
+                                break
+        return best
 
     def rewrap(self, pieces: list[Piece]) -> list[Any]:
         """The source records holding the pieces: one trace export, one log export."""

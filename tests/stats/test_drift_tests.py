@@ -21,6 +21,7 @@ from convsim.stats.drift import (
     wilson_bounds,
 )
 from convsim.stats.drift import _tests as t
+from convsim.stats.drift._effects import mde_rate
 
 
 def window(
@@ -288,3 +289,35 @@ def test_kitagawa_hand_computed() -> None:
     # A cohort missing from one window is all mix.
     d = kitagawa_decomposition([1.0, 0.0], [0.8, math.nan], [0.5, 0.5], [0.8, 0.4])
     assert (d.total, d.mix, d.within) == pytest.approx((-0.2, -0.2, 0.0))
+
+
+def test_the_pooled_variance_grows_under_a_change_as_shift_cross_says() -> None:
+    # Users with three conversations in each window and a strong user effect. Under a
+    # change the pooled null variance sees every unit of a user off the pooled mean the
+    # same way; var0 = var (own means) + d^2 / (2n) (the classical pooling term) + K d^2.
+    rng = np.random.default_rng(1)
+    users, m = 3000, 3
+    user = np.repeat(np.arange(users), 2 * m)
+    current = np.tile(np.r_[np.zeros(m, bool), np.ones(m, bool)], users)
+    effect = rng.normal(0.0, 1.2, users)[user]
+    draw = rng.random(user.size)
+    y = (draw < 1 / (1 + np.exp(-(1.0 + effect - 0.5 * current)))).astype(float)
+    turns = np.ones(user.size)
+    strata = np.zeros(user.size, np.int64)
+    clustered = t.make_design(current, strata, np.ones(user.size), cluster=user)
+    c = t.contrast(clustered, y, turns, ddof=0, small_sample=False)
+    predicted = c.var + c.delta**2 / (2 * users * m) + c.shift_cross * c.delta**2
+    assert c.shift_cross * c.delta**2 > 0.05 * c.var0  # the term matters here
+    assert abs(c.var0 - predicted) < 0.02 * c.var0
+    plain = t.contrast(t.make_design(current, strata, np.ones(user.size)), y, turns, ddof=0,
+                       small_sample=False)  # fmt: skip
+    assert plain.shift_cross == 0.0
+
+
+def test_the_mde_of_a_rate_allows_for_the_clusters_shift_term() -> None:
+    rates = ((0.73, 0.0005), (0.73, 0.0005))
+    without = mde_rate(0.03, rates, 0.01)
+    with_clusters = mde_rate(0.03, rates, 0.01, shift_cross=0.05)
+    # The test's standard error at the change: sqrt(se0^2 + K d^2), not se0.
+    assert with_clusters > without
+    assert with_clusters > 2.576 * math.sqrt(0.03**2 + 0.05 * with_clusters**2)

@@ -123,6 +123,8 @@ class _Pending:
     judge_change: str | None = None
     rates: tuple[tuple[float, float], tuple[float, float]] | None = None
     """Binary scores: each window's standardised pass rate and its variance."""
+    shift_cross: float = 0.0
+    """Binary scores: ``Contrast.shift_cross``."""
     test_efficiency: float = 1.0
     """Ordinal scores: how well the rank test tracks a change in the mean (correlation of
     ridits and values); the MDE of the mean is divided by it."""
@@ -577,7 +579,14 @@ def _analyse(
     rates = None
     if kind == "binary" and con is not None:
         rates = ((con.means[0], con.mean_vars[0]), (con.means[1], con.mean_vars[1]))
-    return _Pending(finding, se0=eff.se0, se=eff.se, rates=rates, test_efficiency=efficiency)
+    return _Pending(
+        finding,
+        se0=eff.se0,
+        se=eff.se,
+        rates=rates,
+        shift_cross=con.shift_cross if rates is not None and con is not None else 0.0,
+        test_efficiency=efficiency,
+    )
 
 
 def _left_out(units: Units, sel: NDArray[np.bool_], design: Design) -> str:
@@ -907,8 +916,9 @@ def _finish(
         # Mix effects (total variation distance) are shares, like category shares.
         kind = f.score_kind or ("categorical" if f.kind == "mix" else None)
         if p.rates is not None:
-            m = mde_rate(se0, p.rates, a_fam)
-            m_alarm = mde_rate(se0, p.rates, a_fam, alpha_ci=alpha, min_effect=delta)
+            k = p.shift_cross
+            m = mde_rate(se0, p.rates, a_fam, shift_cross=k)
+            m_alarm = mde_rate(se0, p.rates, a_fam, alpha_ci=alpha, min_effect=delta, shift_cross=k)
         else:
             m = mde(se0 / p.test_efficiency, a_fam)
             m_alarm = mde_alarm(se0 / p.test_efficiency, se, a_fam, alpha, delta)

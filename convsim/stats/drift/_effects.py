@@ -401,6 +401,7 @@ def mde_rate(
     alpha_ci: float | None = None,
     min_effect: float = 0.0,
     power: float = POWER,
+    shift_cross: float = 0.0,
 ) -> float:
     """MDE of a pass-rate difference, allowing for the variance growing under the change.
 
@@ -421,6 +422,9 @@ def mde_rate(
             clear ``min_effect``.
         min_effect: The minimum meaningful effect (alarm MDE only).
         power: Target power.
+        shift_cross: With clusters, what a change of ``d`` adds to the test's variance,
+            divided by ``d**2`` (``Contrast.shift_cross``): the pooled null variance
+            sees each user's units all off the pooled mean the same way.
 
     Returns:
         The MDE in pass-rate units.
@@ -445,7 +449,7 @@ def mde_rate(
     for _ in range(50):
         q1 = moved(d)
         q_pool = moved(d * c0 / (c0 + c1))
-        se_test = se0 * math.sqrt(q_pool * (1 - q_pool) / var_p)
+        se_test = math.sqrt(se0 * se0 * q_pool * (1 - q_pool) / var_p + shift_cross * d * d)
         se_alt = se0 * math.sqrt((var_p * c0 + q1 * (1 - q1) * c1) / (var_p * (c0 + c1)))
         need = z_test * se_test
         if alpha_ci is not None:

@@ -273,6 +273,11 @@ class Contrast:
     """Per window and stratum, the (ratio) mean, shape (2, h)."""
     cluster_var: float = 0.0
     """What clustering above the conversation added to ``var`` (0 without clusters)."""
+    shift_cross: float = 0.0
+    """How much a change of ``d`` adds to ``var0`` through the clusters: ``d**2`` times
+    this. ``var0`` measures the units around the pooled mean, so once the windows
+    differ every unit of a user is off in the same direction, and the cross products
+    of a user's units grow with the square of the change (0 without clusters)."""
 
 
 def contrast(
@@ -342,6 +347,7 @@ def contrast(
     var0 = float(w2 @ v0_h)
     var = mv0 + mv1
     extra = 0.0
+    shift_cross = 0.0
     ci = design.cluster
     if ci is not None:
         # Influence of each conversation on the contrast, under the null (pooled means)
@@ -360,6 +366,14 @@ def contrast(
         var = max(var + extra, 0.0)
         mv0 = max(mv0 + float(ci.cross(np.where(a == 0, infl, 0.0))), 0.0)
         mv1 = max(mv1 + float(ci.cross(np.where(a == 1, infl, 0.0))), 0.0)
+        # Each window is off the pooled mean by its share of the change; the shares are
+        # those the pooled mean gives the windows (inverse to their variances).
+        p_a = np.array([mean0, mean1])
+        v_a = np.array([mv0, mv1]) / np.maximum(p_a * (1.0 - p_a), 1e-12)
+        share = v_a / v_a.sum() if v_a.sum() > 0 else np.array([0.5, 0.5])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            unit = u[ui] * w[h] * turns[ui] * share[a] / (n[a, h] * mbar[h])
+        shift_cross = max(float(ci.cross(np.nan_to_num(unit))), 0.0)
     return Contrast(
         delta=mean1 - mean0,
         var0=var0,
@@ -368,6 +382,7 @@ def contrast(
         mean_vars=(mv0, mv1),
         stratum_means=mu + c,
         cluster_var=extra,
+        shift_cross=shift_cross,
     )
 
 

@@ -113,6 +113,7 @@ def _null(i: int) -> dict[str, Any]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a study of minutes; the 300 s default is for unit tests
 def test_no_change_weeks_alarm_at_alpha_through_the_pipeline() -> None:
     # R = 300 pairs over the three no-change scenarios whose sampling differs between
     # the weeks (a changed rate, a budget cap binding in week 2, a rule added).
@@ -145,6 +146,7 @@ def _swap(i: int) -> dict[str, bool]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a study of minutes; the 300 s default is for unit tests
 def test_judge_swaps_are_attributed_to_the_judge() -> None:
     r = 60
     res = _parallel(_swap, r)
@@ -184,6 +186,7 @@ def _mix(i: int) -> dict[str, bool]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a study of minutes; the 300 s default is for unit tests
 def test_mix_is_mix_and_simpson_alarms_within_cohorts() -> None:
     res = _parallel(_mix, 120)
     mix = [x for x in res if not x["simpson"]]

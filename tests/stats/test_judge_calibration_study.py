@@ -23,6 +23,7 @@ REPS = 2000
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a study of minutes; the 300 s default is for unit tests
 @pytest.mark.parametrize("k", range(len(CALIBRATION_SCENARIOS)))
 def test_ppi_is_unbiased_and_covers_95_percent(k: int) -> None:
     with mp.get_context("fork").Pool(2) as pool:

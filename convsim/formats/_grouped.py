@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 from pydantic import JsonValue
 
@@ -461,6 +461,7 @@ class _Index:
         return plan
 
 
+@runtime_checkable
 class Ordered(Protocol):
     """A format whose records can be merged across files by time (see :class:`_Inputs`)."""
 
@@ -482,14 +483,13 @@ class _Inputs:
     a user can open.
     """
 
-    def __init__(self, paths: Sequence[Path], max_line_bytes: int, fmt: object) -> None:
+    def __init__(self, paths: Sequence[Path], max_line_bytes: int, fmt: GroupedFormat) -> None:
         self.paths = list(paths)
         self.names = [str(p) for p in self.paths]
         self.in_array = [file_layout(p, max_line_bytes) == "array" for p in self.paths]
         self.max_line_bytes = max_line_bytes
-        key = getattr(fmt, "order_key", None)
         self.order_key: Callable[[Any], int | None] | None = (
-            key if callable(key) and len(self.paths) > 1 else None
+            fmt.order_key if isinstance(fmt, Ordered) and len(self.paths) > 1 else None
         )
         # Multi-file reads map reading order to file and line (10 bytes a record); a
         # single file's records are numbered by their line.

@@ -136,10 +136,10 @@ def decode_log(piece: Piece, *, normalize_id: Any, attributes: Any, nanos: Any) 
 class LogEvent(dict[str, Any]):
     """A log record as an OTLP span event, with its attributes already decoded.
 
-    The record's attributes were decoded once by :func:`decode_log`; a chat span's
-    message events repeat the whole history, so decoding them again from the OTLP form
-    cost a third of the import. ``decoded`` is None when the body could not be decoded
-    here, and the span-event reader then decodes (and reports) it as usual.
+    The record's attributes were decoded once by :func:`decode_log`, and a chat span's
+    message events repeat the whole history, so they are not decoded a second time from
+    the OTLP form. ``decoded`` is None when the body could not be decoded here, and the
+    span-event reader then decodes (and reports) it as usual.
     """
 
     decoded: dict[str, Any] | None = None

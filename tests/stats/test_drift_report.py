@@ -515,7 +515,10 @@ def test_p_values_in_range_and_symmetric_under_swap(
         if f.p_value is None:
             assert g.p_value is None
             continue
-        assert g.p_value == pytest.approx(f.p_value, rel=1e-7, abs=1e-12)
+        # Equal up to rounding: the saddlepoint tail of the Cramér-von Mises test cancels
+        # two nearly equal terms near the statistic's mean, where a swap that reorders
+        # the sums moved p by 1.6e-6 relative in one example hypothesis found.
+        assert g.p_value == pytest.approx(f.p_value, rel=1e-5, abs=1e-12)
         if f.kind == "mix":
             assert g.effect == pytest.approx(f.effect, rel=1e-9, abs=1e-12)
             continue

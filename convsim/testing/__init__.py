@@ -26,6 +26,7 @@ from ._labels import (
     labelled_sample,
     true_rate,
 )
+from ._loopback import LoopbackServer
 from ._server import FAULT_KINDS, FakeOpenAIServer, Responder, echo_responder
 from ._traffic import (
     JudgeProfile,
@@ -45,6 +46,7 @@ __all__ = [
     "FakeOpenAIServer",
     "JudgeProfile",
     "LabelScenario",
+    "LoopbackServer",
     "OfflineJudge",
     "Responder",
     "ScriptedClient",

@@ -14,9 +14,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from ._loopback import LoopbackServer
 
 Responder = Callable[[dict[str, Any]], dict[str, Any]]
 """Maps a chat-completions request body to the reply ``message`` object."""
@@ -32,7 +33,7 @@ def echo_responder(body: dict[str, Any]) -> dict[str, Any]:
     return {"role": "assistant", "content": f"echo: {text or ''}"}
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(LoopbackServer):
     """``POST /v1/chat/completions`` on a free loopback port, in a background thread.
 
     Args:
@@ -80,28 +81,12 @@ class FakeOpenAIServer:
         self.bodies: list[dict[str, Any]] = []
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(self._handler())
 
     @property
     def url(self) -> str:
         """Base URL to give clients, ending in ``/v1``."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
-
-    def __enter__(self) -> FakeOpenAIServer:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return f"{self.origin}/v1"
 
     def _decide(self, body: dict[str, Any]) -> str | None:
         with self._lock:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from convsim.testing import LoopbackServer
 
 _INFO = {
     "version": "0.12.0",
@@ -30,35 +31,19 @@ _INFO = {
 }
 
 
-class LangSmithSink:
+class LangSmithSink(LoopbackServer):
     """``LANGSMITH_ENDPOINT`` for a test: every run and feedback the SDK sends."""
 
     def __init__(self) -> None:
         self.runs: dict[str, dict[str, Any]] = {}
         self.feedback: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(self._handler())
 
     @property
     def url(self) -> str:
         """The endpoint to give the SDK."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> LangSmithSink:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return self.origin
 
     def _apply(self, op: str, run: dict[str, Any]) -> None:
         with self._lock:

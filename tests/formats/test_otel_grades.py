@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,14 @@ from click.testing import CliRunner
 from convsim.cli import cli
 from convsim.datasets import read_conversations
 from convsim.grade import read_scores
+from convsim.testing import LoopbackServer
 
 DATA = Path(__file__).parent / "data" / "captured"
 TRACES = DATA / "otel_openai_v2_2.4b0_content_traces.jsonl"
 LOGS = DATA / "otel_openai_v2_2.4b0_content_logs.jsonl"
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     """A loopback OTLP/HTTP logs endpoint that decodes every request it gets."""
 
     def __init__(self) -> None:
@@ -51,12 +51,11 @@ class Receiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.origin
 
 
 def decode(body: bytes, content_type: str) -> Any:
@@ -76,10 +75,8 @@ def decode(body: bytes, content_type: str) -> Any:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
+    with Receiver() as r:
+        yield r
 
 
 def run(*args: str) -> tuple[int, str]:
